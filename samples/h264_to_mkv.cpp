@@ -125,7 +125,10 @@ int main(int argc, char** argv) {
             continue;
         }
         avcc.clear();
-        h264::annexb_to_avcc(unit.annexb, avcc);
+        if (auto ec = h264::annexb_to_avcc(unit.annexb, avcc)) {
+            std::fprintf(stderr, "kinema-h264-to-mkv: frame %zu: %s\n", index, ec.message().c_str());
+            return 1;
+        }
         media::FrameInput frame;
         frame.pts = start + std::chrono::nanoseconds(
                                 static_cast<std::int64_t>(static_cast<double>(index) * 1e9 / fps));

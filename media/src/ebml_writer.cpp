@@ -16,13 +16,15 @@ int size_length(std::uint64_t value) noexcept {
 void write_id(std::uint32_t id, Bytes& out) {
     // Ids keep their marker bits, so the id's own byte length is its width.
     int bytes = id > 0xFFFFFF ? 4 : id > 0xFFFF ? 3 : id > 0xFF ? 2 : 1;
-    for (int i = bytes - 1; i >= 0; --i) out.push_back(static_cast<std::uint8_t>(id >> (8 * i)));
+    for (int i = bytes - 1; i >= 0; --i)
+        out.push_back(static_cast<std::uint8_t>(id >> (8 * i)));
 }
 
 void write_size(std::uint64_t value, Bytes& out, int length) {
     if (length == 0) length = size_length(value);
     std::uint64_t coded = value | (1ull << (7 * length));
-    for (int i = length - 1; i >= 0; --i) out.push_back(static_cast<std::uint8_t>(coded >> (8 * i)));
+    for (int i = length - 1; i >= 0; --i)
+        out.push_back(static_cast<std::uint8_t>(coded >> (8 * i)));
 }
 
 void write_unknown_size(Bytes& out) {
@@ -32,13 +34,15 @@ void write_unknown_size(Bytes& out) {
 
 namespace {
 void write_be(std::uint64_t value, int bytes, Bytes& out) {
-    for (int i = bytes - 1; i >= 0; --i) out.push_back(static_cast<std::uint8_t>(value >> (8 * i)));
+    for (int i = bytes - 1; i >= 0; --i)
+        out.push_back(static_cast<std::uint8_t>(value >> (8 * i)));
 }
 }  // namespace
 
 void write_uint(std::uint32_t id, std::uint64_t value, Bytes& out) {
     int bytes = 1;
-    while (bytes < 8 && (value >> (8 * bytes)) != 0) ++bytes;
+    while (bytes < 8 && (value >> (8 * bytes)) != 0)
+        ++bytes;
     write_id(id, out);
     write_size(static_cast<std::uint64_t>(bytes), out);
     write_be(value, bytes, out);
@@ -92,7 +96,8 @@ OpenMaster open_master(std::uint32_t id, Bytes& out) {
 void close_master(OpenMaster master, Bytes& out) {
     std::uint64_t size = out.size() - master.size_pos - 8;
     std::uint64_t coded = size | (1ull << 56);
-    for (int i = 0; i < 8; ++i) out[master.size_pos + i] = static_cast<std::uint8_t>(coded >> (8 * (7 - i)));
+    for (int i = 0; i < 8; ++i)
+        out[master.size_pos + i] = static_cast<std::uint8_t>(coded >> (8 * (7 - i)));
 }
 
 void open_unknown_size_master(std::uint32_t id, Bytes& out) {

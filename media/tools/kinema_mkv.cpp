@@ -95,7 +95,7 @@ nlohmann::json track_json(const TrackInfo& t) {
 }
 
 class InfoPrinter final : public kinema::media::MkvReaderHandler {
-  public:
+public:
     explicit InfoPrinter(bool json) : json_(json) {}
 
     void on_segment(const SegmentHeader& header, std::uint64_t offset) override {
@@ -191,7 +191,7 @@ class InfoPrinter final : public kinema::media::MkvReaderHandler {
 
     bool show_tags_ = false;
 
-  private:
+private:
     bool json_;
     std::size_t segments_ = 0;
     std::size_t fragment_count_ = 0;

@@ -89,7 +89,7 @@ void BM_MkvWrite(benchmark::State& state) {
 BENCHMARK(BM_MkvWrite);
 
 class CountingHandler final : public media::MkvReaderHandler {
-  public:
+public:
     void on_frame(const media::Frame& f) override { bytes += f.payload.size(); }
     std::size_t bytes = 0;
 };
@@ -113,7 +113,7 @@ BENCHMARK(BM_MkvRead)->Arg(65536)->Arg(1400);
 
 // Collects bytes/s per benchmark so the ratios can be printed after the table.
 class FigureReporter final : public benchmark::ConsoleReporter {
-  public:
+public:
     void ReportRuns(const std::vector<Run>& runs) override {
         ConsoleReporter::ReportRuns(runs);
         for (const auto& run : runs) {

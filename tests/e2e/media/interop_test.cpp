@@ -52,7 +52,7 @@ std::vector<Packet> ffprobe_packets(const std::filesystem::path& file) {
 }
 
 class Collector final : public MkvReaderHandler {
-  public:
+public:
     void on_segment(const SegmentHeader& h, std::uint64_t) override { headers.push_back(h); }
     void on_frame(const Frame& f) override { packets.push_back({f.pts.milliseconds(), f.key}); }
     void on_fragment_end(const FragmentInfo& f) override { fragments.push_back(f); }
@@ -80,7 +80,7 @@ Collector read_with_kinema(const std::filesystem::path& file) {
 }
 
 class MediaInterop : public ::testing::Test {
-  protected:
+protected:
     static void SetUpTestSuite() {
         dir_ = new test::TempDir();
         auto h264 = *dir_ / "source.h264";
@@ -127,7 +127,7 @@ class MediaInterop : public ::testing::Test {
         Bytes avcc;
         for (int i = 0; i < kFrames; ++i) {
             avcc.clear();
-            h264::annexb_to_avcc(units[static_cast<std::size_t>(i)].annexb, avcc);
+            EXPECT_FALSE(h264::annexb_to_avcc(units[static_cast<std::size_t>(i)].annexb, avcc));
             FrameInput frame;
             frame.pts = Timestamp::from_milliseconds(kStartMs + i * 1000 / 30);
             frame.key = units[static_cast<std::size_t>(i)].key;

@@ -31,10 +31,18 @@ TEST(Timestamp, KvsSecondsParsing) {
         std::optional<std::int64_t> ms;
     };
     const Case cases[] = {
-        {"1700000000.123", 1'700'000'000'123}, {"1700000000", 1'700'000'000'000}, {"1700000000.1", 1'700'000'000'100},
+        {"1700000000.123", 1'700'000'000'123},
+        {"1700000000", 1'700'000'000'000},
+        {"1700000000.1", 1'700'000'000'100},
         {"1.0005", 1'001},  // rounds half up
-        {"1.0004999", 1'000}, {".5", 500}, {"", std::nullopt}, {".", std::nullopt}, {"-1.0", std::nullopt},
-        {"1.2.3", std::nullopt}, {"12a", std::nullopt}, {"99999999999999999999", std::nullopt},
+        {"1.0004999", 1'000},
+        {".5", 500},
+        {"", std::nullopt},
+        {".", std::nullopt},
+        {"-1.0", std::nullopt},
+        {"1.2.3", std::nullopt},
+        {"12a", std::nullopt},
+        {"99999999999999999999", std::nullopt},
     };
     for (const auto& c : cases) {
         auto t = Timestamp::parse_kvs_seconds(c.text);

@@ -10,11 +10,11 @@ namespace kinema::media {
 enum class Errc {
     ok = 0,
     // EBML
-    invalid_vint = 1,       // a variable-length integer with no length marker in its first byte
-    invalid_element_size,   // a size that does not fit the element's type (e.g. a 3-byte float)
-    element_too_large,      // larger than the reader's limit
-    nesting_too_deep,       // deeper than the reader's limit
-    header_too_large,       // EBML header or segment headers larger than the reader's limit
+    invalid_vint = 1,          // a variable-length integer with no length marker in its first byte
+    invalid_element_size,      // a size that does not fit the element's type (e.g. a 3-byte float)
+    element_too_large,         // larger than the reader's limit
+    nesting_too_deep,          // deeper than the reader's limit
+    header_too_large,          // EBML header or segment headers larger than the reader's limit
     unknown_size_not_allowed,  // unknown size on an element that must have a known size
     child_overflows_parent,    // a child element extends past the end of its parent
     truncated,                 // the stream ended inside an element
@@ -28,15 +28,17 @@ enum class Errc {
     timecode_went_backwards,
     invalid_argument,
     // H.264
-    invalid_nal,   // a NAL unit that is empty or whose length prefix overruns the buffer
-    invalid_sps,   // an SPS that cannot be parsed or has out-of-range values
-    invalid_avcc,  // an avcC (AVCDecoderConfigurationRecord) that cannot be parsed
+    invalid_nal,             // a NAL unit that is empty or whose length prefix overruns the buffer
+    invalid_sps,             // an SPS that cannot be parsed or has out-of-range values
+    invalid_avcc,            // an avcC (AVCDecoderConfigurationRecord) that cannot be parsed
     missing_parameter_sets,  // no SPS/PPS where they are needed
 };
 
 const std::error_category& media_category() noexcept;
 
-inline std::error_code make_error_code(Errc e) noexcept { return {static_cast<int>(e), media_category()}; }
+inline std::error_code make_error_code(Errc e) noexcept {
+    return {static_cast<int>(e), media_category()};
+}
 
 // A parse error with where it happened: the absolute byte offset in the input and the EBML id of the element
 // being read (0 when none).

@@ -20,14 +20,14 @@ struct AccessUnit {
 };
 
 class AccessUnitSplitter {
-  public:
+public:
     // Appends stream bytes; complete access units become available through next().
     void feed(std::span<const std::uint8_t> bytes);
     // End of stream: the last access unit becomes available.
     void finish();
     std::optional<AccessUnit> next();
 
-  private:
+private:
     void take_nal(std::span<const std::uint8_t> nal);
     void close_unit();
 

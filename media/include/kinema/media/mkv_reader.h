@@ -39,10 +39,10 @@ public:
 };
 
 struct MkvReaderLimits {
-    std::uint64_t max_block_size = 64ull << 20;    // one SimpleBlock/BlockGroup (a frame)
-    std::uint64_t max_header_size = 4ull << 20;    // EBML header, Info, Tracks, Tags: parsed in memory
-    std::uint64_t max_element_size = 1ull << 40;   // any known element size; larger is an error
-    std::uint32_t max_depth = 16;                  // nesting of master elements
+    std::uint64_t max_block_size = 64ull << 20;   // one SimpleBlock/BlockGroup (a frame)
+    std::uint64_t max_header_size = 4ull << 20;   // EBML header, Info, Tracks, Tags: parsed in memory
+    std::uint64_t max_element_size = 1ull << 40;  // any known element size; larger is an error
+    std::uint32_t max_depth = 16;                 // nesting of master elements
     std::uint32_t max_tracks = 64;
 };
 

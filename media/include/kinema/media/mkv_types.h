@@ -12,8 +12,16 @@ namespace kinema::media {
 
 inline constexpr std::uint64_t kDefaultTimecodeScaleNs = 1'000'000;  // 1 ms, as KVS uses
 
-enum class TrackType : std::uint8_t { video = 1, audio = 2, complex = 3, logo = 0x10, subtitle = 0x11,
-                                       buttons = 0x12, control = 0x20, metadata = 0x21 };
+enum class TrackType : std::uint8_t {
+    video = 1,
+    audio = 2,
+    complex = 3,
+    logo = 0x10,
+    subtitle = 0x11,
+    buttons = 0x12,
+    control = 0x20,
+    metadata = 0x21
+};
 
 inline constexpr std::string_view kCodecH264 = "V_MPEG4/ISO/AVC";
 
@@ -75,14 +83,14 @@ struct Frame {
 
 // One Cluster: a KVS fragment.
 struct FragmentInfo {
-    std::uint64_t offset = 0;  // absolute byte offset of the Cluster element header in the input
-    std::uint64_t size = 0;    // bytes from the Cluster element header to its end (header included)
+    std::uint64_t offset = 0;   // absolute byte offset of the Cluster element header in the input
+    std::uint64_t size = 0;     // bytes from the Cluster element header to its end (header included)
     std::int64_t timecode = 0;  // cluster Timecode in ticks
     Timestamp start;            // cluster Timecode as a timestamp
     // Duration from the cluster timecode to the end of its last frame: last pts - start plus one frame
     // interval (the block's duration, the track's DefaultDuration, or the previous frame interval).
     Duration duration{0};
-    std::uint32_t frames = 0;      // blocks of every track (laced frames counted one by one)
+    std::uint32_t frames = 0;  // blocks of every track (laced frames counted one by one)
     std::uint32_t key_frames = 0;
     // Byte offsets of key-frame blocks relative to `offset`, for live joiners and HLS.
     std::vector<std::uint32_t> key_frame_offsets;
