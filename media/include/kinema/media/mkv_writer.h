@@ -65,7 +65,8 @@ public:
     // Appends one frame, starting a new Cluster first when the fragmentation rule says so (the first frame
     // always starts one; it must be a key frame unless allow_leading_delta is set). Sets *new_fragment when
     // a Cluster was started. Errors (nothing is written): Errc::timecode_out_of_range when the frame's
-    // offset from its cluster does not fit int16, Errc::timecode_went_backwards when a key frame would start
+    // offset from its cluster does not fit int16 (a key frame starts a new Cluster instead) or a Cluster
+    // would start before time 0, Errc::timecode_went_backwards when a key frame would start
     // a cluster earlier than the previous one, Errc::invalid_argument for a track not in the header or a
     // leading delta frame.
     std::error_code write_frame(const FrameInput& frame, Bytes& out, bool* new_fragment = nullptr);
