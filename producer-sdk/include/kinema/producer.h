@@ -6,7 +6,8 @@
 //   config.endpoint = "ws://127.0.0.1:8080";
 //   config.stream_name = "cam1";
 //   auto& stream = producer.add_stream(config);
-//   stream.put_frame({.data = annexb, .pts = pts, .key = is_idr});
+//   kinema::producer::VideoFrame frame;  // data (Annex-B or AVCC), pts, dts, key
+//   stream.put_frame(frame);
 //   auto report = stream.stop(std::chrono::seconds(5));
 //
 // Threading: put_frame, put_fragment_metadata, flush, stop and metrics may be called from any thread; each
