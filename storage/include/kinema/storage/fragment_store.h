@@ -112,7 +112,7 @@ struct StoreOptions {
 // Live tail registration; destroying or cancelling it guarantees the callback is not running and will not
 // be called again. Do not cancel from inside the callback.
 class TailSubscription {
-  public:
+public:
     TailSubscription() = default;
     TailSubscription(TailSubscription&&) noexcept;
     TailSubscription& operator=(TailSubscription&&) noexcept;
@@ -120,7 +120,7 @@ class TailSubscription {
     void cancel();
     explicit operator bool() const { return static_cast<bool>(cancel_); }
 
-  private:
+private:
     friend class FragmentStore;
     explicit TailSubscription(std::function<void()> cancel) : cancel_(std::move(cancel)) {}
     std::function<void()> cancel_;
@@ -133,7 +133,7 @@ struct StoreStats {
 };
 
 class FragmentStore {
-  public:
+public:
     // Opens (creating if needed) <data_dir>/streams. One instance per data directory. Streams are opened
     // lazily with open_stream(). Throws std::system_error if the directory cannot be created.
     static std::unique_ptr<FragmentStore> open(const std::filesystem::path& data_dir,
@@ -196,7 +196,7 @@ class FragmentStore {
 
     class Impl;
 
-  private:
+private:
     explicit FragmentStore(std::unique_ptr<Impl> impl);
     std::unique_ptr<Impl> impl_;
 };

@@ -1,0 +1,52 @@
+// A POSIX file descriptor with the few operations the log needs, each mapping errno to storage::Errc
+// (ENOSPC/EDQUOT -> disk_full, anything else -> io_error) and honouring the write-fault test hook.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <span>
+#include <system_error>
+
+namespace kinema::storage {
+
+using WriteFault = std::function<std::error_code(const std::filesystem::path&, std::size_t)>;
+
+std::error_code errno_to_error(int err);
+
+class File {
+public:
+    File() = default;
+    File(File&& other) noexcept;
+    File& operator=(File&& other) noexcept;
+    ~File();
+    File(const File&) = delete;
+    File& operator=(const File&) = delete;
+
+    // O_RDWR | O_CLOEXEC, plus O_CREAT when create is set.
+    static std::error_code open(const std::filesystem::path& path, bool create, const WriteFault* fault,
+                                File& file);
+    bool is_open() const { return fd_ >= 0; }
+    int fd() const { return fd_; }
+    const std::filesystem::path& path() const { return path_; }
+
+    // Writes all of the buffers at `offset`; on any failure the file is truncated back to `offset` so no
+    // partial record stays behind (best effort: the truncate itself may fail on a dying disk).
+    std::error_code write_at(std::uint64_t offset, std::span<const std::span<const std::uint8_t>> buffers);
+    // Reads exactly out.size() bytes; corrupt_record if the file ends first.
+    std::error_code read_at(std::uint64_t offset, std::span<std::uint8_t> out) const;
+    std::error_code size(std::uint64_t& bytes) const;
+    std::error_code truncate(std::uint64_t bytes);
+    std::error_code sync_data();
+    void close();
+
+private:
+    int fd_ = -1;
+    std::filesystem::path path_;
+    const WriteFault* fault_ = nullptr;
+};
+
+// fsync of a directory, so a created or deleted file name is durable.
+std::error_code sync_directory(const std::filesystem::path& dir);
+
+}  // namespace kinema::storage

@@ -1,0 +1,299 @@
+// StreamLog: opening, appends, the commit thread's side (publish, failure), and retention.
+// Reads are in fragment_reads.cpp.
+#include "fragment_log.h"
+
+#include <algorithm>
+
+#include "crc32c.h"
+#include "kinema/storage/error.h"
+
+namespace kinema::storage {
+
+StreamLog::StreamLog(std::string name, std::filesystem::path dir, const StoreOptions& options)
+    : name_(std::move(name)), dir_(std::move(dir)), options_(options), fault_(&options.write_fault) {}
+
+std::error_code StreamLog::open(std::uint32_t retention_hours, RecoveryReport* report) {
+    std::lock_guard append_lock(append_mutex_);
+    {
+        std::lock_guard lock(state_mutex_);
+        retention_hours_ = retention_hours;
+    }
+    std::error_code ec;
+    if (std::filesystem::exists(dir_, ec) || retention_hours > 0) {
+        if (auto open_ec = ensure_disk()) return open_ec;
+        if (report) *report = recovery_report_;
+    }
+    return {};
+}
+
+std::error_code StreamLog::ensure_disk() {
+    if (disk_ready_) return {};
+    std::error_code ec;
+    const bool existed = std::filesystem::exists(dir_, ec);
+    if (!existed) {
+        std::filesystem::create_directories(dir_, ec);
+        if (ec) return errno_to_error(ec.value());
+        // The new stream directory's name must survive a power cut like the files in it.
+        if (auto sync_ec = sync_directory(dir_.parent_path())) return sync_ec;
+    }
+    RecoveredStream recovered;
+    if (auto rec_ec = recover_stream(dir_, options_.max_fragment_bytes, fault_, recovered)) return rec_ec;
+    std::lock_guard lock(state_mutex_);
+    segments_ = std::move(recovered.segments);
+    index_ = std::move(recovered.index);
+    headers_ = std::move(recovered.headers);
+    for (const auto& [id, bytes] : headers_) {
+        last_header_id_ = std::max(last_header_id_, id);
+        headers_last_ = *bytes;
+    }
+    recovery_report_ = recovered.report;
+    headers_file_ = std::move(recovered.headers_file);
+    headers_end_ = recovered.headers_end;
+    if (!index_.empty()) last_number_ = std::max(last_number_, index_.back().number);
+    // Keep appending to the last segment unless it is full; a fresh process starts its age again.
+    if (!segments_.empty() && segments_.back()->write_end < options_.segment_max_bytes)
+        current_ = segments_.back();
+    disk_ready_ = true;
+    return {};
+}
+
+void StreamLog::set_retention(std::uint32_t hours) {
+    std::lock_guard lock(state_mutex_);
+    retention_hours_ = hours;
+}
+
+void StreamLog::close() {
+    std::lock_guard append_lock(append_mutex_);
+    std::lock_guard lock(state_mutex_);
+    closed_ = true;
+}
+
+FragmentNumber StreamLog::next_number() const {
+    const auto now = options_.clock ? options_.clock() : media::Timestamp::now();
+    const auto micros = now.nanoseconds() > 0 ? static_cast<FragmentNumber>(now.nanoseconds() / 1000) : 0;
+    return std::max(last_number_ + 1, micros);
+}
+
+std::error_code StreamLog::put_header(std::span<const std::uint8_t> bytes, HeaderId& id) {
+    if (bytes.empty() || bytes.size() > kMaxHeaderBytes) return Errc::invalid_argument;
+    std::lock_guard append_lock(append_mutex_);
+    std::uint32_t retention = 0;
+    {
+        std::lock_guard lock(state_mutex_);
+        if (closed_) return Errc::closed;
+        retention = retention_hours_;
+        if (last_header_id_ != 0 &&
+            std::equal(bytes.begin(), bytes.end(), headers_last_.begin(), headers_last_.end())) {
+            id = last_header_id_;
+            return {};
+        }
+    }
+    const HeaderId new_id = last_header_id_ + 1;
+    if (retention > 0) {
+        if (auto ec = ensure_disk()) return ec;
+        const auto record = encode_header_record(new_id, bytes);
+        const std::span<const std::uint8_t> buffers[] = {record};
+        if (auto ec = headers_file_.write_at(headers_end_, buffers)) return ec;
+        headers_end_ += record.size();
+        headers_dirty_ = true;
+    }
+    headers_last_.assign(bytes.begin(), bytes.end());
+    std::lock_guard lock(state_mutex_);
+    headers_[new_id] = std::make_shared<const std::vector<std::uint8_t>>(headers_last_);
+    last_header_id_ = new_id;
+    id = new_id;
+    return {};
+}
+
+std::error_code StreamLog::roll_segment(FragmentNumber first) {
+    auto segment = std::make_shared<Segment>();
+    if (auto ec = Segment::create(dir_, first, fault_, *segment)) return ec;
+    std::lock_guard lock(state_mutex_);
+    segments_.push_back(segment);
+    current_ = std::move(segment);
+    return {};
+}
+
+std::error_code StreamLog::append(std::span<const std::uint8_t> bytes, const FragmentMetadata& metadata,
+                                  GroupCommitter& committer, CommitCallback on_commit,
+                                  FragmentNumber& number) {
+    if (bytes.empty() || bytes.size() > options_.max_fragment_bytes) return Errc::invalid_argument;
+    const std::uint32_t checksum = crc32c(bytes);
+    const auto size = static_cast<std::uint32_t>(bytes.size());
+
+    std::lock_guard append_lock(append_mutex_);
+    std::uint32_t retention = 0;
+    {
+        std::lock_guard lock(state_mutex_);
+        if (closed_) return Errc::closed;
+        retention = retention_hours_;
+        if (metadata.header_id != 0 && !headers_.contains(metadata.header_id)) return Errc::invalid_argument;
+    }
+    const FragmentNumber candidate = next_number();
+    PendingCommit pending;
+    pending.stream = shared_from_this();
+    pending.entry.number = candidate;
+    pending.entry.producer_ns = metadata.producer_timestamp.nanoseconds();
+    pending.entry.server_ns = metadata.server_timestamp.nanoseconds();
+    pending.entry.duration_ns = metadata.duration.count();
+    pending.entry.size = size;
+    pending.entry.checksum = checksum;
+    pending.entry.header_id = metadata.header_id;
+    pending.entry.frame_count = metadata.frame_count;
+    pending.on_commit = std::move(on_commit);
+
+    if (retention == 0) {
+        if (metadata.track_numbers.size() > kMaxTracks) return Errc::invalid_argument;
+        pending.metadata = std::make_shared<const FragmentMetadata>(metadata);
+        pending.bytes = std::make_shared<const std::vector<std::uint8_t>>(bytes.begin(), bytes.end());
+    } else {
+        if (auto ec = ensure_disk()) return ec;
+        std::vector<std::uint8_t> prefix;
+        if (auto ec = encode_record_prefix(candidate, metadata, size, checksum, prefix)) return ec;
+        const bool too_old =
+            current_ && std::chrono::steady_clock::now() - current_->created >= options_.segment_max_age;
+        if (!current_ || current_->failed || current_->write_end >= options_.segment_max_bytes || too_old) {
+            if (auto ec = roll_segment(candidate)) return ec;
+        }
+        const std::span<const std::uint8_t> buffers[] = {prefix, bytes};
+        if (auto ec = current_->data.write_at(current_->write_end, buffers)) return ec;
+        pending.segment = current_;
+        pending.entry.offset = current_->write_end;
+        pending.entry.record_len = static_cast<std::uint32_t>(prefix.size() + bytes.size());
+        current_->write_end += pending.entry.record_len;
+    }
+    const auto record_offset = pending.entry.offset;
+    const bool on_disk = static_cast<bool>(pending.segment);
+    if (!committer.submit(std::move(pending))) {
+        if (on_disk) {
+            // Not accepted (shutting down): take the record back so nothing unacknowledged stays.
+            current_->write_end = record_offset;
+            (void)current_->data.truncate(record_offset);
+        }
+        return Errc::closed;
+    }
+    last_number_ = candidate;
+    recent_.push_back({candidate, metadata.producer_timestamp.nanoseconds(), size, checksum});
+    while (recent_.size() > options_.duplicate_window)
+        recent_.pop_front();
+    number = candidate;
+    return {};
+}
+
+std::optional<FragmentNumber> StreamLog::find_duplicate(std::int64_t producer_ns, std::uint32_t size,
+                                                        std::uint32_t checksum) const {
+    std::lock_guard append_lock(append_mutex_);
+    for (auto it = recent_.rbegin(); it != recent_.rend(); ++it) {
+        if (it->producer_ns == producer_ns && it->size == size && it->checksum == checksum) return it->number;
+    }
+    return std::nullopt;
+}
+
+bool StreamLog::take_headers_dirty() {
+    return headers_dirty_.exchange(false);
+}
+void StreamLog::restore_headers_dirty() {
+    headers_dirty_ = true;
+}
+std::error_code StreamLog::sync_headers() {
+    return headers_file_.sync_data();
+}
+
+std::error_code StreamLog::publish(const PendingCommit& pending) {
+    std::lock_guard lock(state_mutex_);
+    if (closed_) return Errc::closed;
+    if (!pending.segment) {
+        window_index_.push_back(pending.entry);
+        window_.push_back({pending.metadata, pending.bytes});
+        window_bytes_ += pending.entry.size;
+        evict_window();
+        return {};
+    }
+    if (pending.segment->failed) return Errc::io_error;
+    index_.push_back(pending.entry);
+    pending.segment->durable_end = pending.entry.offset + pending.entry.record_len;
+    return {};
+}
+
+void StreamLog::evict_window() {
+    std::size_t drop = 0;
+    while (window_.size() - drop > 1 && (window_.size() - drop > options_.memory_window_fragments ||
+                                         window_bytes_ > options_.memory_window_bytes)) {
+        window_bytes_ -= window_[drop].bytes->size();
+        ++drop;
+    }
+    if (drop == 0) return;
+    window_.erase(window_.begin(), window_.begin() + static_cast<std::ptrdiff_t>(drop));
+    window_index_.pop_front(drop);
+}
+
+void StreamLog::fail_segment(const std::shared_ptr<Segment>& segment) {
+    std::lock_guard append_lock(append_mutex_);
+    if (!segment->failed.exchange(true)) {
+        // The kernel may have dropped the unsynced pages; keep only what an earlier sync covered.
+        (void)segment->data.truncate(segment->durable_end);
+    }
+    if (current_ == segment) current_.reset();
+}
+
+void StreamLog::forget(FragmentNumber number) {
+    std::lock_guard append_lock(append_mutex_);
+    std::erase_if(recent_, [number](const RecentFragment& r) { return r.number == number; });
+}
+
+void StreamLog::notify_tail(const FragmentInfo& info) {
+    std::lock_guard lock(tail_mutex_);
+    for (auto& [id, callback] : followers_)
+        callback(info);
+}
+
+std::uint64_t StreamLog::follow(TailCallback callback) {
+    std::lock_guard lock(tail_mutex_);
+    const auto id = next_follower_id_++;
+    followers_.emplace(id, std::move(callback));
+    return id;
+}
+
+void StreamLog::unfollow(std::uint64_t id) {
+    std::lock_guard lock(tail_mutex_);
+    followers_.erase(id);
+}
+
+std::size_t StreamLog::sweep(std::int64_t now_ns) {
+    std::lock_guard append_lock(append_mutex_);
+    std::vector<std::shared_ptr<Segment>> doomed;
+    {
+        std::lock_guard lock(state_mutex_);
+        if (closed_) return 0;
+        const std::int64_t cutoff = now_ns - static_cast<std::int64_t>(retention_hours_) * 3'600'000'000'000;
+        std::size_t drop_entries = 0;
+        std::size_t drop_segments = 0;
+        while (drop_segments < segments_.size()) {
+            const auto& segment = segments_[drop_segments];
+            const FragmentNumber next_first = drop_segments + 1 < segments_.size()
+                                                  ? segments_[drop_segments + 1]->first_number
+                                                  : ~FragmentNumber{0};
+            // Entries of this segment are at the front of what is left of the index.
+            const std::size_t count = index_.upper_bound(next_first - 1) - drop_entries;
+            if (!segment->failed && segment->write_end != segment->durable_end) break;  // commits in flight
+            if (count == 0 && segment == current_) break;  // the empty active segment
+            if (count > 0 && index_[drop_entries + count - 1].server_ns >= cutoff) break;
+            drop_entries += count;
+            ++drop_segments;
+        }
+        if (drop_segments == 0) return 0;
+        doomed.assign(segments_.begin(), segments_.begin() + static_cast<std::ptrdiff_t>(drop_segments));
+        segments_.erase(segments_.begin(), segments_.begin() + static_cast<std::ptrdiff_t>(drop_segments));
+        index_.pop_front(drop_entries);
+    }
+    for (const auto& segment : doomed) {
+        if (segment == current_) current_.reset();
+        std::error_code ec;
+        // Readers holding the segment keep its open descriptors; the names go now.
+        std::filesystem::remove(Segment::data_path(dir_, segment->first_number), ec);
+        std::filesystem::remove(Segment::index_path(dir_, segment->first_number), ec);
+    }
+    return doomed.size();
+}
+
+}  // namespace kinema::storage

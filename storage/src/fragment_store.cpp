@@ -1,0 +1,302 @@
+// FragmentStore: the public facade. Validates names before building paths, owns the streams, the commit
+// thread and the retention thread.
+#include "kinema/storage/fragment_store.h"
+
+#include <charconv>
+#include <condition_variable>
+#include <cstdio>
+#include <shared_mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "crc32c.h"
+#include "file.h"
+#include "fragment_log.h"
+#include "group_commit.h"
+#include "kinema/storage/error.h"
+
+namespace kinema::storage {
+
+std::string format_fragment_number(FragmentNumber number) {
+    char text[24];
+    std::snprintf(text, sizeof text, "%020llu", static_cast<unsigned long long>(number));
+    return text;
+}
+
+std::optional<FragmentNumber> parse_fragment_number(std::string_view text) {
+    if (text.empty() || text.size() > 20) return std::nullopt;
+    FragmentNumber value = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc{} || end != text.data() + text.size()) return std::nullopt;
+    return value;
+}
+
+bool is_valid_stream_name(std::string_view name) {
+    if (name.empty() || name.size() > 256 || name == "." || name == "..") return false;
+    for (char c : name) {
+        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                        c == '_' || c == '.' || c == '-';
+        if (!ok) return false;
+    }
+    return true;
+}
+
+TailSubscription::TailSubscription(TailSubscription&& other) noexcept : cancel_(std::move(other.cancel_)) {
+    other.cancel_ = nullptr;
+}
+
+TailSubscription& TailSubscription::operator=(TailSubscription&& other) noexcept {
+    if (this != &other) {
+        cancel();
+        cancel_ = std::move(other.cancel_);
+        other.cancel_ = nullptr;
+    }
+    return *this;
+}
+
+TailSubscription::~TailSubscription() {
+    cancel();
+}
+
+void TailSubscription::cancel() {
+    if (cancel_) {
+        auto cancel = std::move(cancel_);
+        cancel_ = nullptr;
+        cancel();
+    }
+}
+
+class FragmentStore::Impl {
+public:
+    Impl(std::filesystem::path data_dir, StoreOptions options)
+        : options_(std::move(options)),
+          streams_dir_(data_dir / "streams"),
+          committer_(make_root(), options_.commit_max_wait) {
+        if (options_.retention_sweep_interval.count() > 0) {
+            sweeper_ = std::thread([this] { sweep_loop(); });
+        }
+    }
+
+    ~Impl() {
+        {
+            std::lock_guard lock(sweep_mutex_);
+            stopping_ = true;
+        }
+        sweep_wake_.notify_one();
+        if (sweeper_.joinable()) sweeper_.join();
+        committer_.stop();  // finishes every pending commit first
+    }
+
+    std::shared_ptr<StreamLog> find(std::string_view name) const {
+        std::shared_lock lock(streams_mutex_);
+        auto it = streams_.find(std::string(name));
+        return it == streams_.end() ? nullptr : it->second;
+    }
+
+    media::Timestamp now() const { return options_.clock ? options_.clock() : media::Timestamp::now(); }
+
+    std::filesystem::path make_root() {
+        std::filesystem::create_directories(streams_dir_);
+        return streams_dir_;
+    }
+
+    void sweep_loop() {
+        std::unique_lock lock(sweep_mutex_);
+        while (!sweep_wake_.wait_for(lock, options_.retention_sweep_interval, [this] { return stopping_; })) {
+            lock.unlock();
+            sweep();
+            lock.lock();
+        }
+    }
+
+    std::size_t sweep() {
+        std::vector<std::shared_ptr<StreamLog>> streams;
+        {
+            std::shared_lock lock(streams_mutex_);
+            for (const auto& [name, stream] : streams_)
+                streams.push_back(stream);
+        }
+        std::size_t removed = 0;
+        const auto now_ns = now().nanoseconds();
+        for (const auto& stream : streams)
+            removed += stream->sweep(now_ns);
+        return removed;
+    }
+
+    StoreOptions options_;
+    std::filesystem::path streams_dir_;
+    mutable std::shared_mutex streams_mutex_;
+    std::unordered_map<std::string, std::shared_ptr<StreamLog>> streams_;
+    std::mutex open_mutex_;  // serialises open/delete of streams (recovery runs under it)
+    std::atomic<std::uint64_t> bytes_appended_{0};
+    GroupCommitter committer_;
+    std::mutex sweep_mutex_;
+    std::condition_variable sweep_wake_;
+    bool stopping_ = false;
+    std::thread sweeper_;
+};
+
+std::unique_ptr<FragmentStore> FragmentStore::open(const std::filesystem::path& data_dir,
+                                                   StoreOptions options) {
+    return std::unique_ptr<FragmentStore>(
+        new FragmentStore(std::make_unique<Impl>(data_dir, std::move(options))));
+}
+
+FragmentStore::FragmentStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+FragmentStore::~FragmentStore() = default;
+
+std::error_code FragmentStore::open_stream(std::string_view stream, std::uint32_t retention_hours) {
+    if (!is_valid_stream_name(stream)) return Errc::invalid_argument;
+    std::lock_guard open_lock(impl_->open_mutex_);
+    if (auto existing = impl_->find(stream)) {
+        existing->set_retention(retention_hours);
+        return {};
+    }
+    // Only a validated name reaches the path.
+    auto log = std::make_shared<StreamLog>(std::string(stream), impl_->streams_dir_ / std::string(stream),
+                                           impl_->options_);
+    if (auto ec = log->open(retention_hours)) return ec;
+    std::unique_lock lock(impl_->streams_mutex_);
+    impl_->streams_.emplace(std::string(stream), std::move(log));
+    return {};
+}
+
+bool FragmentStore::is_open(std::string_view stream) const {
+    return impl_->find(stream) != nullptr;
+}
+
+std::error_code FragmentStore::delete_stream(std::string_view stream) {
+    if (!is_valid_stream_name(stream)) return Errc::invalid_argument;
+    std::lock_guard open_lock(impl_->open_mutex_);
+    std::shared_ptr<StreamLog> log;
+    {
+        std::unique_lock lock(impl_->streams_mutex_);
+        auto it = impl_->streams_.find(std::string(stream));
+        if (it != impl_->streams_.end()) {
+            log = std::move(it->second);
+            impl_->streams_.erase(it);
+        }
+    }
+    if (log) log->close();
+    const auto dir = impl_->streams_dir_ / std::string(stream);
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+    if (ec) return errno_to_error(ec.value());
+    if (!log) return Errc::resource_not_found;
+    return {};
+}
+
+std::error_code FragmentStore::set_retention(std::string_view stream, std::uint32_t retention_hours) {
+    auto log = impl_->find(stream);
+    if (!log) return Errc::resource_not_found;
+    log->set_retention(retention_hours);
+    return {};
+}
+
+std::error_code FragmentStore::put_header(std::string_view stream, std::span<const std::uint8_t> bytes,
+                                          HeaderId& id) {
+    auto log = impl_->find(stream);
+    if (!log) return Errc::resource_not_found;
+    return log->put_header(bytes, id);
+}
+
+std::error_code FragmentStore::append(std::string_view stream, std::span<const std::uint8_t> bytes,
+                                      const FragmentMetadata& metadata, FragmentNumber& number,
+                                      CommitCallback on_commit) {
+    auto log = impl_->find(stream);
+    if (!log) return Errc::resource_not_found;
+    if (auto ec = log->append(bytes, metadata, impl_->committer_, std::move(on_commit), number)) return ec;
+    impl_->bytes_appended_.fetch_add(bytes.size());
+    return {};
+}
+
+std::error_code FragmentStore::flush() {
+    return impl_->committer_.flush();
+}
+
+std::optional<FragmentNumber> FragmentStore::find_duplicate(std::string_view stream,
+                                                            media::Timestamp producer_timestamp,
+                                                            std::span<const std::uint8_t> bytes) const {
+    auto log = impl_->find(stream);
+    if (!log) return std::nullopt;
+    return log->find_duplicate(producer_timestamp.nanoseconds(), static_cast<std::uint32_t>(bytes.size()),
+                               crc32c(bytes));
+}
+
+#define KINEMA_WITH_STREAM(stream)  \
+    auto log = impl_->find(stream); \
+    if (!log) return make_error_code(Errc::resource_not_found)
+
+std::error_code FragmentStore::get_info(std::string_view stream, FragmentNumber number,
+                                        FragmentInfo& info) const {
+    KINEMA_WITH_STREAM(stream);
+    return log->get_info(number, info);
+}
+
+std::error_code FragmentStore::read(std::string_view stream, FragmentNumber number,
+                                    Fragment& fragment) const {
+    KINEMA_WITH_STREAM(stream);
+    return log->read(number, fragment);
+}
+
+std::error_code FragmentStore::get_header(std::string_view stream, HeaderId id,
+                                          std::shared_ptr<const std::vector<std::uint8_t>>& bytes) const {
+    KINEMA_WITH_STREAM(stream);
+    return log->get_header(id, bytes);
+}
+
+std::error_code FragmentStore::find_at_or_after(std::string_view stream, TimestampKind kind,
+                                                media::Timestamp at, FragmentInfo& info) const {
+    KINEMA_WITH_STREAM(stream);
+    return log->find_at_or_after(kind, at.nanoseconds(), info);
+}
+
+std::error_code FragmentStore::list(std::string_view stream, TimestampKind kind, media::Timestamp start,
+                                    media::Timestamp end, std::size_t max_results, std::string_view token,
+                                    FragmentPage& page) const {
+    KINEMA_WITH_STREAM(stream);
+    return log->list(kind, start.nanoseconds(), end.nanoseconds(), max_results, token, page);
+}
+
+std::error_code FragmentStore::oldest(std::string_view stream, FragmentInfo& info) const {
+    KINEMA_WITH_STREAM(stream);
+    return log->oldest(info);
+}
+
+std::error_code FragmentStore::newest(std::string_view stream, FragmentInfo& info) const {
+    KINEMA_WITH_STREAM(stream);
+    return log->newest(info);
+}
+
+std::error_code FragmentStore::next_after(std::string_view stream, FragmentNumber after,
+                                          FragmentInfo& info) const {
+    KINEMA_WITH_STREAM(stream);
+    return log->next_after(after, info);
+}
+
+std::error_code FragmentStore::follow(std::string_view stream, TailCallback on_fragment,
+                                      TailSubscription& subscription) {
+    KINEMA_WITH_STREAM(stream);
+    const auto id = log->follow(std::move(on_fragment));
+    std::weak_ptr<StreamLog> weak = log;
+    subscription = TailSubscription([weak, id] {
+        if (auto strong = weak.lock()) strong->unfollow(id);
+    });
+    return {};
+}
+
+#undef KINEMA_WITH_STREAM
+
+std::size_t FragmentStore::sweep_retention() {
+    return impl_->sweep();
+}
+
+StoreStats FragmentStore::stats() const {
+    StoreStats stats;
+    stats.syncs = impl_->committer_.syncs();
+    stats.fragments_committed = impl_->committer_.fragments_committed();
+    stats.bytes_appended = impl_->bytes_appended_.load();
+    return stats;
+}
+
+}  // namespace kinema::storage

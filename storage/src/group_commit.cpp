@@ -1,0 +1,168 @@
+#include "group_commit.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <future>
+#include <map>
+#include <set>
+#include <system_error>
+
+#include "fragment_log.h"
+#include "kinema/storage/error.h"
+
+namespace kinema::storage {
+
+GroupCommitter::GroupCommitter(const std::filesystem::path& root, std::chrono::microseconds max_wait)
+    : max_wait_(max_wait) {
+    root_fd_ = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (root_fd_ < 0) throw std::system_error(errno, std::generic_category(), "open " + root.string());
+    thread_ = std::thread([this] { run(); });
+}
+
+GroupCommitter::~GroupCommitter() {
+    stop();
+    if (root_fd_ >= 0) ::close(root_fd_);
+}
+
+bool GroupCommitter::submit(PendingCommit&& pending) {
+    {
+        std::lock_guard lock(mutex_);
+        if (stopping_) return false;
+        if (queue_.empty()) first_queued_ = std::chrono::steady_clock::now();
+        queue_.push_back(std::move(pending));
+    }
+    wake_.notify_one();
+    return true;
+}
+
+std::error_code GroupCommitter::flush() {
+    auto done = std::make_shared<std::promise<std::error_code>>();
+    auto result = done->get_future();
+    PendingCommit barrier;
+    barrier.on_barrier = [done](std::error_code ec) { done->set_value(ec); };
+    if (!submit(std::move(barrier))) return Errc::closed;
+    return result.get();
+}
+
+void GroupCommitter::stop() {
+    {
+        std::lock_guard lock(mutex_);
+        stopping_ = true;
+    }
+    wake_.notify_one();
+    if (thread_.joinable()) thread_.join();
+}
+
+void GroupCommitter::run() {
+    std::vector<PendingCommit> batch;
+    for (;;) {
+        {
+            std::unique_lock lock(mutex_);
+            wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+            if (queue_.empty()) return;  // stopping, and everything is done
+            // Let more fragments join this round, up to max_wait after the first one arrived.
+            if (max_wait_.count() > 0 && !stopping_) {
+                wake_.wait_until(lock, first_queued_ + max_wait_, [this] { return stopping_; });
+            }
+            batch.swap(queue_);
+        }
+        process(batch);
+        batch.clear();
+    }
+}
+
+std::error_code GroupCommitter::sync_batch(const std::vector<PendingCommit>& batch) {
+    std::set<Segment*> segments;
+    std::set<StreamLog*> streams;
+    for (const auto& p : batch) {
+        if (p.segment) segments.insert(p.segment.get());
+        if (p.stream) streams.insert(p.stream.get());
+    }
+    std::vector<StreamLog*> headers;
+    for (auto* s : streams) {
+        if (s->take_headers_dirty()) headers.push_back(s);
+    }
+    std::set<const std::filesystem::path*> dirs;
+    std::set<Segment*> new_segments;
+    for (auto* seg : segments) {
+        if (seg->needs_dir_sync.exchange(false)) new_segments.insert(seg);
+    }
+    for (const auto& p : batch) {
+        if (p.segment && new_segments.contains(p.segment.get())) dirs.insert(&p.stream->dir());
+    }
+    const std::size_t files = segments.size() + headers.size() + dirs.size();
+    std::error_code ec;
+    if (files == 0) return {};
+    if (files > kMaxSeparateSyncs) {
+        syncs_.fetch_add(1);
+        if (::syncfs(root_fd_) != 0) ec = errno_to_error(errno);
+    } else {
+        for (auto* seg : segments) {
+            syncs_.fetch_add(1);
+            if (!ec) ec = seg->data.sync_data();
+        }
+        for (auto* s : headers) {
+            syncs_.fetch_add(1);
+            if (!ec) ec = s->sync_headers();
+        }
+        for (auto* dir : dirs) {
+            syncs_.fetch_add(1);
+            if (!ec) ec = sync_directory(*dir);
+        }
+    }
+    if (ec) {
+        for (auto* s : headers)
+            s->restore_headers_dirty();
+        for (auto* seg : new_segments)
+            seg->needs_dir_sync = true;
+    }
+    return ec;
+}
+
+void GroupCommitter::process(std::vector<PendingCommit>& batch) {
+    const std::error_code sync_ec = sync_batch(batch);
+    if (sync_ec) {
+        std::set<std::pair<StreamLog*, Segment*>> failed;
+        for (const auto& p : batch) {
+            if (p.segment && failed.insert({p.stream.get(), p.segment.get()}).second) {
+                p.stream->fail_segment(p.segment);
+            }
+        }
+    }
+    // Index entries of each segment, appended to its .idx file once durable (one write per segment).
+    std::map<Segment*, std::pair<std::vector<std::uint8_t>, std::size_t>> index_writes;
+    std::vector<std::error_code> results(batch.size());
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+        auto& p = batch[i];
+        if (!p.stream) continue;
+        std::error_code ec = (sync_ec && p.segment) ? sync_ec : p.stream->publish(p);
+        results[i] = ec;
+        if (ec) {
+            p.stream->forget(p.entry.number);
+            continue;
+        }
+        committed_.fetch_add(1);
+        if (p.segment) {
+            auto& [bytes, count] = index_writes[p.segment.get()];
+            bytes.resize(bytes.size() + kIndexEntrySize);
+            encode_index_entry(p.entry, bytes.data() + bytes.size() - kIndexEntrySize);
+            ++count;
+        }
+    }
+    for (auto& [segment, write] : index_writes) {
+        // A failed index write is repaired at the next open by scanning the data file past the index.
+        (void)segment->append_index(write.first, write.second);
+    }
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+        auto& p = batch[i];
+        if (!p.stream) {
+            if (p.on_barrier) p.on_barrier({});
+            continue;
+        }
+        if (!results[i]) p.stream->notify_tail(p.entry.info());
+        if (p.on_commit) p.on_commit(p.entry.number, results[i]);
+    }
+}
+
+}  // namespace kinema::storage

@@ -1,0 +1,74 @@
+// Group commit: one dedicated thread makes appended fragments durable. Each round takes every fragment
+// appended so far (across all streams), syncs the files they touch with as few calls as possible, then
+// publishes them to the readers and fires their callbacks. Callers never block on a sync.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+#include "record.h"
+#include "segment_file.h"
+
+namespace kinema::storage {
+
+class StreamLog;
+
+struct PendingCommit {
+    std::shared_ptr<StreamLog> stream;  // null: a flush barrier
+    std::shared_ptr<Segment> segment;   // null: a fragment of a retention-0 stream's memory window
+    IndexEntry entry;
+    // Memory-window fragments only: what readers get once it is published.
+    std::shared_ptr<const FragmentMetadata> metadata;
+    std::shared_ptr<const std::vector<std::uint8_t>> bytes;
+    CommitCallback on_commit;
+    std::function<void(std::error_code)> on_barrier;
+};
+
+class GroupCommitter {
+public:
+    // Up to this many files a round syncs them one by one (fdatasync); beyond, one syncfs() of the data
+    // directory's filesystem is cheaper than as many journal commits and device flushes.
+    static constexpr std::size_t kMaxSeparateSyncs = 4;
+
+    GroupCommitter(const std::filesystem::path& root, std::chrono::microseconds max_wait);
+    ~GroupCommitter();
+    GroupCommitter(const GroupCommitter&) = delete;
+    GroupCommitter& operator=(const GroupCommitter&) = delete;
+
+    // False once stopped (the fragment is then not accepted).
+    bool submit(PendingCommit&& pending);
+    // Waits until everything submitted before the call is done.
+    std::error_code flush();
+    // Finishes what was submitted, then stops the thread. Idempotent.
+    void stop();
+
+    std::uint64_t syncs() const { return syncs_.load(); }
+    std::uint64_t fragments_committed() const { return committed_.load(); }
+
+private:
+    void run();
+    void process(std::vector<PendingCommit>& batch);
+    std::error_code sync_batch(const std::vector<PendingCommit>& batch);
+
+    int root_fd_ = -1;
+    std::chrono::microseconds max_wait_;
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    std::vector<PendingCommit> queue_;
+    std::chrono::steady_clock::time_point first_queued_;
+    bool stopping_ = false;
+    std::atomic<std::uint64_t> syncs_{0};
+    std::atomic<std::uint64_t> committed_{0};
+    std::thread thread_;
+};
+
+}  // namespace kinema::storage

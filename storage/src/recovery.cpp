@@ -1,0 +1,200 @@
+#include "recovery.h"
+
+#include <algorithm>
+
+#include "crc32c.h"
+#include "kinema/storage/error.h"
+
+namespace kinema::storage {
+namespace {
+
+// headers.log holds one small record per producer session; anything beyond this is not ours.
+constexpr std::uint64_t kMaxHeadersFile = 256ull << 20;
+
+std::error_code load_headers(const std::filesystem::path& dir, const WriteFault* fault,
+                             RecoveredStream& out) {
+    if (auto ec = File::open(dir / kHeadersFileName, true, fault, out.headers_file)) return ec;
+    std::uint64_t size = 0;
+    if (auto ec = out.headers_file.size(size)) return ec;
+    if (size > kMaxHeadersFile) return Errc::corrupt_record;
+    std::vector<std::uint8_t> bytes(size);
+    if (auto ec = out.headers_file.read_at(0, bytes)) return ec;
+    std::size_t at = 0;
+    HeaderId last = 0;
+    while (at < bytes.size()) {
+        HeaderId id = 0;
+        std::span<const std::uint8_t> payload;
+        std::size_t consumed = 0;
+        if (decode_header_record(std::span(bytes).subspan(at), id, payload, consumed) || id <= last) break;
+        out.headers[id] = std::make_shared<const std::vector<std::uint8_t>>(payload.begin(), payload.end());
+        last = id;
+        at += consumed;
+    }
+    out.headers_end = at;
+    if (at < bytes.size()) {
+        // A torn header record: nothing committed can name it (its fragment's sync would have covered it).
+        if (auto ec = out.headers_file.truncate(at)) return ec;
+        if (auto ec = out.headers_file.sync_data()) return ec;
+    }
+    return {};
+}
+
+// Loads the valid prefix of a segment's index file: entries with good CRCs that chain record to record
+// from offset 0, with increasing numbers, inside the data file.
+std::size_t load_index_file(Segment& segment, std::uint64_t data_size, FragmentNumber after,
+                            std::uint64_t idx_size, std::vector<IndexEntry>& entries,
+                            std::uint64_t& indexed_end) {
+    std::vector<std::uint8_t> bytes(idx_size - idx_size % kIndexEntrySize);
+    indexed_end = 0;
+    if (bytes.empty() || segment.index.read_at(0, bytes)) return 0;
+    FragmentNumber last = after;
+    std::size_t count = 0;
+    for (std::size_t at = 0; at < bytes.size(); at += kIndexEntrySize) {
+        IndexEntry e;
+        if (decode_index_entry(bytes.data() + at, e)) break;
+        const std::uint64_t end = e.offset + e.record_len;
+        if (e.offset != indexed_end || e.number <= last || e.number < segment.first_number ||
+            end > data_size || e.record_len < kRecordHeaderSize + kMetaFixedSize) {
+            break;
+        }
+        entries.push_back(e);
+        last = e.number;
+        indexed_end = end;
+        ++count;
+    }
+    return count;
+}
+
+// Reads the records from `offset` to the end of the data file, appending an entry for each valid one;
+// returns the offset after the last valid record.
+std::uint64_t scan_records(const Segment& segment, std::uint64_t offset, std::uint64_t data_size,
+                           std::uint32_t max_payload, FragmentNumber after,
+                           std::vector<IndexEntry>& entries) {
+    FragmentNumber last = after;
+    std::vector<std::uint8_t> buffer;
+    while (data_size - offset >= kRecordHeaderSize) {
+        std::uint8_t head[kRecordHeaderSize];
+        RecordHeader header;
+        if (segment.data.read_at(offset, head) || decode_record_header(head, max_payload, header)) break;
+        const std::uint64_t record_len =
+            kRecordHeaderSize + std::uint64_t{header.meta_len} + header.payload_len;
+        if (record_len > data_size - offset) break;
+        buffer.resize(record_len);
+        if (segment.data.read_at(offset, buffer)) break;
+        FragmentMetadata meta;
+        FragmentNumber number = 0;
+        std::uint32_t payload_crc = 0;
+        const std::span<const std::uint8_t> prefix(buffer.data(), kRecordHeaderSize + header.meta_len);
+        if (decode_record_meta(prefix, header, number, payload_crc, meta)) break;
+        const std::span<const std::uint8_t> body(buffer.data() + prefix.size(), header.payload_len);
+        if (number <= last || number < segment.first_number || crc32c(body) != payload_crc) break;
+        IndexEntry e;
+        e.number = number;
+        e.producer_ns = meta.producer_timestamp.nanoseconds();
+        e.server_ns = meta.server_timestamp.nanoseconds();
+        e.duration_ns = meta.duration.count();
+        e.offset = offset;
+        e.record_len = static_cast<std::uint32_t>(record_len);
+        e.size = header.payload_len;
+        e.checksum = payload_crc;
+        e.header_id = meta.header_id;
+        e.frame_count = meta.frame_count;
+        entries.push_back(e);
+        last = number;
+        offset += record_len;
+    }
+    return offset;
+}
+
+std::error_code recover_segment(const std::filesystem::path& dir, Segment& segment, std::uint32_t max_payload,
+                                const WriteFault* fault, FragmentNumber after,
+                                std::vector<IndexEntry>& entries, RecoveryReport& report) {
+    if (auto ec = File::open(Segment::data_path(dir, segment.first_number), false, fault, segment.data))
+        return ec;
+    if (auto ec = File::open(Segment::index_path(dir, segment.first_number), true, fault, segment.index))
+        return ec;
+    std::uint64_t data_size = 0;
+    std::uint64_t idx_size = 0;
+    if (auto ec = segment.data.size(data_size)) return ec;
+    if (auto ec = segment.index.size(idx_size)) return ec;
+
+    const std::size_t before = entries.size();
+    std::uint64_t end = 0;
+    const std::size_t loaded = load_index_file(segment, data_size, after, idx_size, entries, end);
+    report.entries_loaded += loaded;
+    bool changed = false;
+    if (loaded * kIndexEntrySize != idx_size) {
+        report.index_entries_dropped += idx_size / kIndexEntrySize - loaded;
+        if (auto ec = segment.index.truncate(loaded * kIndexEntrySize)) return ec;
+        changed = true;
+    }
+    segment.index_entries = loaded;
+    if (end < data_size) {
+        // Records past the index: appended but not yet indexed when the process died, or a torn tail.
+        const FragmentNumber last = entries.size() > before ? entries.back().number : after;
+        const std::size_t first_new = entries.size();
+        const std::uint64_t valid_end = scan_records(segment, end, data_size, max_payload, last, entries);
+        const std::size_t scanned = entries.size() - first_new;
+        report.records_scanned += scanned;
+        if (scanned > 0) {
+            std::vector<std::uint8_t> encoded(scanned * kIndexEntrySize);
+            for (std::size_t i = 0; i < scanned; ++i) {
+                encode_index_entry(entries[first_new + i], encoded.data() + i * kIndexEntrySize);
+            }
+            if (auto ec = segment.append_index(encoded, scanned)) return ec;
+        }
+        if (valid_end < data_size) {
+            report.bytes_cut += data_size - valid_end;
+            if (auto ec = segment.data.truncate(valid_end)) return ec;
+        }
+        data_size = valid_end;
+        changed = true;
+    }
+    if (changed) {
+        // What recovery keeps must be durable before it is served: it may come from the page cache only.
+        if (auto ec = segment.data.sync_data()) return ec;
+        if (auto ec = segment.index.sync_data()) return ec;
+    }
+    segment.write_end = data_size;
+    segment.durable_end = data_size;
+    return {};
+}
+
+}  // namespace
+
+std::error_code recover_stream(const std::filesystem::path& dir, std::uint32_t max_payload,
+                               const WriteFault* fault, RecoveredStream& out) {
+    std::vector<FragmentNumber> firsts;
+    std::uint64_t idx_bytes = 0;
+    std::error_code ec;
+    for (const auto& item : std::filesystem::directory_iterator(dir, ec)) {
+        FragmentNumber first = 0;
+        if (!Segment::parse_data_name(item.path().filename().string(), first)) continue;
+        firsts.push_back(first);
+        std::error_code size_ec;
+        const auto size = std::filesystem::file_size(Segment::index_path(dir, first), size_ec);
+        if (!size_ec) idx_bytes += size;
+    }
+    if (ec) return Errc::io_error;
+    std::sort(firsts.begin(), firsts.end());
+    if (auto load_ec = load_headers(dir, fault, out)) return load_ec;
+
+    std::vector<IndexEntry> entries;
+    entries.reserve(idx_bytes / kIndexEntrySize + 16);
+    FragmentNumber last = 0;
+    for (FragmentNumber first : firsts) {
+        auto segment = std::make_shared<Segment>();
+        segment->first_number = first;
+        if (auto seg_ec = recover_segment(dir, *segment, max_payload, fault, last, entries, out.report)) {
+            return seg_ec;
+        }
+        if (!entries.empty()) last = entries.back().number;
+        out.segments.push_back(std::move(segment));
+    }
+    out.index.reserve(entries.size());
+    for (const auto& e : entries)
+        out.index.push_back(e);
+    return {};
+}
+
+}  // namespace kinema::storage
