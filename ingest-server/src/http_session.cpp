@@ -1,0 +1,248 @@
+#include "http_session.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
+#include <cctype>
+#include <cstdio>
+#include <optional>
+
+#include "kvs_error.h"
+
+namespace kinema::server {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// A handler that throws is a bug; the client still gets a KVS-shaped 500 rather than a dropped connection.
+ApiResponse run_handler(const Route& route, const ApiRequest& request) {
+    try {
+        return route.handler(request);
+    } catch (const std::exception& e) {
+        spdlog::error("request {} {}: handler threw: {}", request.request_id, route.operation, e.what());
+        return kvs_error(500, "InternalFailure", "internal error");
+    }
+}
+
+std::string_view view(beast::string_view s) noexcept {
+    return {s.data(), s.size()};
+}
+
+std::string lower(std::string_view s) {
+    std::string out(s);
+    for (char& c : out)
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return out;
+}
+
+}  // namespace
+
+class HttpSession : public std::enable_shared_from_this<HttpSession> {
+public:
+    HttpSession(tcp::socket&& socket, std::shared_ptr<SessionContext> context)
+        : stream_(std::move(socket)), ctx_(std::move(context)), id_(ctx_->next_session_id++) {
+        ctx_->metrics.connection_opened();
+    }
+
+    ~HttpSession() {
+        ctx_->metrics.connection_closed();
+        {
+            std::lock_guard lock(ctx_->sessions_mutex);
+            ctx_->sessions.erase(id_);
+        }
+        ctx_->sessions_changed.notify_all();
+        spdlog::debug("session {} closed after {} request(s)", id_, requests_);
+    }
+
+    void start() {
+        {
+            std::lock_guard lock(ctx_->sessions_mutex);
+            ctx_->sessions.emplace(id_, weak_from_this());
+        }
+        beast::error_code ec;
+        const auto peer = stream_.socket().remote_endpoint(ec);
+        spdlog::debug("session {} opened from {}:{}", id_, peer.address().to_string(), peer.port());
+        asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read_header(); });
+    }
+
+    void shutdown() {
+        asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+            self->keep_alive_ = false;
+            if (!self->busy_) self->close();
+        });
+    }
+
+private:
+    void read_header() {
+        if (ctx_->draining) return close();
+        parser_.emplace();
+        parser_->header_limit(static_cast<std::uint32_t>(ctx_->max_header_bytes));
+        parser_->body_limit(ctx_->max_body_bytes);
+        stream_.expires_after(ctx_->idle_timeout);
+        busy_ = false;
+        http::async_read_header(
+            stream_, buffer_, *parser_,
+            [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_header(ec); });
+    }
+
+    void on_header(beast::error_code ec) {
+        busy_ = true;
+        if (ec) return on_read_error(ec);
+        const auto& header = parser_->get();
+        // Refuse an oversized body before reading it (and before inviting it with 100 Continue).
+        if (parser_->content_length() && *parser_->content_length() > ctx_->max_body_bytes)
+            return reject(413, "request body of " + std::to_string(*parser_->content_length()) +
+                                   " bytes exceeds the limit of " + std::to_string(ctx_->max_body_bytes));
+        // curl and some SDKs wait for this before sending a body.
+        if (beast::iequals(header[http::field::expect], "100-continue")) {
+            auto cont = std::make_shared<http::response<http::empty_body>>(http::status::continue_, 11);
+            return http::async_write(stream_, *cont,
+                                     [self = shared_from_this(), cont](beast::error_code wec, std::size_t) {
+                                         if (wec) return self->close();
+                                         self->read_body();
+                                     });
+        }
+        read_body();
+    }
+
+    void read_body() {
+        http::async_read(stream_, buffer_, *parser_,
+                         [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                             if (ec) return self->on_read_error(ec);
+                             self->on_request();
+                         });
+    }
+
+    void on_read_error(beast::error_code ec) {
+        if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
+            ec == asio::error::operation_aborted ||
+            ec.category() != http::make_error_code(http::error::end_of_stream).category())
+            return close();  // the peer left, went quiet, or the socket failed: nobody to answer
+        if (ec == http::error::body_limit)
+            return reject(
+                413, "request body exceeds the limit of " + std::to_string(ctx_->max_body_bytes) + " bytes");
+        if (ec == http::error::header_limit)
+            return reject(431, "request headers exceed the limit of " +
+                                   std::to_string(ctx_->max_header_bytes) + " bytes");
+        reject(400, "malformed HTTP request: " + ec.message());
+    }
+
+    // Answers a request that could not be read whole, then closes: the rest of the stream is unusable.
+    void reject(unsigned status, const std::string& message) {
+        keep_alive_ = false;
+        ApiRequest request;
+        request.request_id = next_request_id();
+        respond(kvs_error(status, "InvalidArgumentException", message), "(invalid)", request.request_id,
+                Clock::now());
+    }
+
+    std::string next_request_id() {
+        char id[40];
+        std::snprintf(id, sizeof id, "%08llx-%04llx", static_cast<unsigned long long>(id_),
+                      static_cast<unsigned long long>(++requests_));
+        return id;
+    }
+
+    void on_request() {
+        const auto started = Clock::now();
+        auto message = parser_->release();
+        ApiRequest request;
+        request.request_id = next_request_id();
+        request.method = std::string(view(message.method_string()));
+        const std::string_view target = view(message.target());
+        const auto question = target.find('?');
+        request.path = std::string(target.substr(0, question));
+        if (question != std::string_view::npos) request.query = std::string(target.substr(question + 1));
+        for (const auto& field : message)
+            request.headers.emplace_back(lower(view(field.name_string())), std::string(view(field.value())));
+        request.websocket_upgrade = beast::websocket::is_upgrade(message);
+        request.body = std::move(message.body());
+        if (!message.keep_alive()) keep_alive_ = false;
+
+        auto match = ctx_->router.match(request);
+        if (match.route == nullptr)
+            return respond(std::move(match.error), "(unrouted)", request.request_id, started);
+        const Route& route = *match.route;
+        // WebSocket routes of PutMedia/GetMedia take the stream over here once their session types exist; the
+        // placeholders answer like any unary route.
+        if (route.execution == Execution::network_thread)
+            return respond(run_handler(route, request), route.operation, request.request_id, started);
+
+        asio::post(
+            *ctx_->blocking, [self = shared_from_this(), &route, request = std::move(request), started] {
+                auto response = run_handler(route, request);
+                asio::post(self->stream_.get_executor(), [self, &route, id = request.request_id, started,
+                                                          response = std::move(response)]() mutable {
+                    self->respond(std::move(response), route.operation, id, started);
+                });
+            });
+    }
+
+    void respond(ApiResponse response, const std::string& operation, const std::string& request_id,
+                 Clock::time_point started) {
+        const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
+        ctx_->metrics.observe_request(operation, response.status, seconds);
+        if (response.status >= 500) {
+            spdlog::warn("session {} request {} {} -> {} {} ({:.2f} ms)", id_, request_id, operation,
+                         response.status, response.error_type, seconds * 1000);
+        } else {
+            spdlog::info("session {} request {} {} -> {}{}{} ({:.2f} ms)", id_, request_id, operation,
+                         response.status, response.error_type.empty() ? "" : " ", response.error_type,
+                         seconds * 1000);
+        }
+
+        auto out = std::make_shared<http::response<http::string_body>>();
+        out->version(11);
+        out->result(response.status);
+        out->set(http::field::server, "kinema-server");
+        out->set(http::field::content_type, response.content_type);
+        out->set("x-amzn-RequestId", request_id);
+        for (const auto& [name, value] : response.headers)
+            out->set(name, value);
+        out->body() = std::move(response.body);
+        out->keep_alive(keep_alive_ && !ctx_->draining);
+        out->prepare_payload();
+        const bool close_after = !out->keep_alive();
+        stream_.expires_after(ctx_->idle_timeout);
+        http::async_write(stream_, *out,
+                          [self = shared_from_this(), out, close_after](beast::error_code ec, std::size_t) {
+                              if (ec || close_after) return self->close();
+                              self->read_header();
+                          });
+    }
+
+    void close() {
+        busy_ = false;
+        beast::error_code ec;
+        stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+        stream_.close();
+    }
+
+    beast::tcp_stream stream_;
+    beast::flat_buffer buffer_;
+    std::optional<http::request_parser<http::string_body>> parser_;
+    std::shared_ptr<SessionContext> ctx_;
+    std::uint64_t id_;
+    std::uint64_t requests_ = 0;
+    bool busy_ = false;  // a request is being read past its header, handled or answered
+    bool keep_alive_ = true;
+};
+
+void start_http_session(tcp::socket socket, const std::shared_ptr<SessionContext>& context) {
+    std::make_shared<HttpSession>(std::move(socket), context)->start();
+}
+
+void shutdown_http_session(const std::shared_ptr<HttpSession>& session) {
+    session->shutdown();
+}
+
+}  // namespace kinema::server
