@@ -1,0 +1,79 @@
+#include "time_index.h"
+
+#include <gtest/gtest.h>
+
+namespace kinema::storage {
+namespace {
+
+IndexEntry entry(FragmentNumber number, std::int64_t producer, std::int64_t server) {
+    IndexEntry e;
+    e.number = number;
+    e.producer_ns = producer;
+    e.server_ns = server;
+    return e;
+}
+
+TEST(TimeIndex, FindsByNumber) {
+    TimeIndex index;
+    for (FragmentNumber n : {10, 20, 30})
+        index.push_back(entry(n, 0, 0));
+    EXPECT_EQ(index.find(20), 1u);
+    EXPECT_EQ(index.find(25), 3u);
+    EXPECT_EQ(index.find(5), 3u);
+    EXPECT_EQ(index.upper_bound(5), 0u);
+    EXPECT_EQ(index.upper_bound(20), 2u);
+    EXPECT_EQ(index.upper_bound(30), 3u);
+}
+
+TEST(TimeIndex, FirstAtOrAfterWithOrderedTimestamps) {
+    TimeIndex index;
+    for (int i = 0; i < 100; ++i)
+        index.push_back(entry(100 + i, i * 10, i * 10 + 5));
+    struct Case {
+        TimestampKind kind;
+        std::int64_t at;
+        std::size_t want;
+    };
+    const Case cases[] = {
+        {TimestampKind::producer, -100, 0},  {TimestampKind::producer, 0, 0},
+        {TimestampKind::producer, 1, 1},     {TimestampKind::producer, 990, 99},
+        {TimestampKind::producer, 991, 100}, {TimestampKind::server, 5, 0},
+        {TimestampKind::server, 6, 1},       {TimestampKind::server, 995, 99},
+        {TimestampKind::server, 996, 100},
+    };
+    for (const auto& c : cases)
+        EXPECT_EQ(index.first_at_or_after(c.kind, c.at), c.want) << c.at;
+    EXPECT_TRUE(index.ordered_from(TimestampKind::producer, 0));
+}
+
+TEST(TimeIndex, FirstAtOrAfterWhenTheProducerClockWentBack) {
+    // A second session restarted its timestamps lower than the first one's.
+    TimeIndex index;
+    const std::int64_t producer[] = {100, 200, 300, 50, 150, 400};
+    for (int i = 0; i < 6; ++i)
+        index.push_back(entry(i + 1, producer[i], i));
+    EXPECT_EQ(index.first_at_or_after(TimestampKind::producer, 120), 1u);  // 200: the first one in order
+    EXPECT_EQ(index.first_at_or_after(TimestampKind::producer, 350), 5u);  // 400, skipping 50 and 150
+    EXPECT_EQ(index.first_at_or_after(TimestampKind::producer, 401), 6u);
+    EXPECT_FALSE(index.ordered_from(TimestampKind::producer, 0));
+    EXPECT_TRUE(index.ordered_from(TimestampKind::producer, 3));
+    EXPECT_TRUE(index.ordered_from(TimestampKind::server, 0));
+}
+
+TEST(TimeIndex, PopFrontKeepsLookupsRight) {
+    TimeIndex index;
+    const std::int64_t producer[] = {500, 10, 20, 30};
+    for (int i = 0; i < 4; ++i)
+        index.push_back(entry(i + 1, producer[i], i));
+    EXPECT_EQ(index.first_at_or_after(TimestampKind::producer, 15), 0u);  // 500 is first in number order
+    index.pop_front(1);
+    EXPECT_EQ(index.size(), 3u);
+    EXPECT_EQ(index.front().number, 2u);
+    EXPECT_EQ(index.first_at_or_after(TimestampKind::producer, 15), 1u);  // now 20
+    EXPECT_TRUE(index.ordered_from(TimestampKind::producer, 0));
+    index.pop_front(10);
+    EXPECT_TRUE(index.empty());
+}
+
+}  // namespace
+}  // namespace kinema::storage
