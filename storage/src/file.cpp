@@ -62,7 +62,9 @@ std::error_code File::write_at(std::uint64_t offset, std::span<const std::span<c
         total += b.size();
     }
     if (fault_ && *fault_) {
-        if (auto ec = (*fault_)(path_, total)) return ec;
+        if (auto ec = (*fault_)(path_, total)) {
+            return ec.category() == storage_category() ? ec : errno_to_error(ec.value());
+        }
     }
     std::size_t done = 0;
     std::size_t first = 0;
