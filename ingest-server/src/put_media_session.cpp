@@ -7,6 +7,7 @@
 
 #include <kinema/media/mkv_reader.h>
 #include <kinema/media/mkv_writer.h>
+#include <kinema/storage/error.h>
 
 #include "stream_header.h"
 
@@ -18,11 +19,13 @@ using storage::FragmentNumber;
 
 // Cluster timecode ticks in milliseconds, saturating instead of overflowing on hostile input.
 std::int64_t ticks_to_ms(std::int64_t ticks, std::uint64_t scale_ns) {
-    __int128 ns = static_cast<__int128>(ticks) * static_cast<__int128>(scale_ns);
-    __int128 ms = ns / 1'000'000;
-    if (ms > std::numeric_limits<std::int64_t>::max()) return std::numeric_limits<std::int64_t>::max();
-    if (ms < std::numeric_limits<std::int64_t>::min()) return std::numeric_limits<std::int64_t>::min();
-    return static_cast<std::int64_t>(ms);
+    std::int64_t ns = 0;
+    if (scale_ns > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()) ||
+        __builtin_mul_overflow(ticks, static_cast<std::int64_t>(scale_ns), &ns)) {
+        return ticks < 0 ? std::numeric_limits<std::int64_t>::min()
+                         : std::numeric_limits<std::int64_t>::max();
+    }
+    return media::Timestamp::from_nanoseconds(ns).milliseconds();
 }
 
 // The ACK side of a session. Shared with the store's commit callbacks and the tail subscription, which
@@ -86,7 +89,8 @@ struct AckChannel {
     }
 
     // From the store's commit thread.
-    void on_commit(FragmentNumber number, std::error_code error, std::int64_t timecode_ms, Timestamp first_byte) {
+    void on_commit(FragmentNumber number, std::error_code error, std::int64_t timecode_ms,
+                   Timestamp first_byte) {
         std::lock_guard lock(mutex);
         auto& fragment = in_flight[number];
         fragment.timecode_ms = timecode_ms;
@@ -175,7 +179,8 @@ public:
         if (state_ == State::ended) return state_;
         now_ = options_.clock();
         media::ParseError parse = reader_->finish();
-        if (parse && parse.code != media::Errc::truncated) fail(map_parse_error(parse), current_timecode_ms());
+        if (parse && parse.code != media::Errc::truncated)
+            fail(map_parse_error(parse), current_timecode_ms());
         if (failure_) {
             end_with_error();
             return state_;
@@ -270,7 +275,8 @@ public:
             fail(AckError::max_fragment_duration_reached, current_timecode_ms());
             return;
         }
-        if (std::find(fragment_tracks_.begin(), fragment_tracks_.end(), frame.track) == fragment_tracks_.end()) {
+        if (std::find(fragment_tracks_.begin(), fragment_tracks_.end(), frame.track) ==
+            fragment_tracks_.end()) {
             fragment_tracks_.push_back(frame.track);
         }
         ++stats_.frames;
@@ -291,7 +297,8 @@ public:
             fail(AckError::max_fragment_duration_reached, timecode_ms);
             return;
         }
-        if (fragment.offset < buffer_base_ || fragment.offset + fragment.size > buffer_base_ + buffer_.size()) {
+        if (fragment.offset < buffer_base_ ||
+            fragment.offset + fragment.size > buffer_base_ + buffer_.size()) {
             fail(AckError::internal_error, timecode_ms);  // the reader and the buffer disagree: a bug
             return;
         }
@@ -302,7 +309,8 @@ public:
 private:
     static AckError map_parse_error(const media::ParseError& error) {
         if (error.code == media::Errc::unknown_track) return AckError::track_number_mismatch;
-        if (error.code == media::Errc::timecode_went_backwards) return AckError::fragment_timecode_lesser_than_previous;
+        if (error.code == media::Errc::timecode_went_backwards)
+            return AckError::fragment_timecode_lesser_than_previous;
         if (error.code == media::Errc::element_too_large) return AckError::max_fragment_size_reached;
         return AckError::invalid_mkv_data;
     }
@@ -314,9 +322,13 @@ private:
 
     std::optional<Timestamp> producer_timestamp_of(std::int64_t timecode) const {
         // Reject what would overflow int64 nanoseconds, and times before the epoch.
-        const __int128 ns = static_cast<__int128>(timecode) * static_cast<__int128>(timecode_scale_ns_);
-        if (ns < 0 || ns > std::numeric_limits<std::int64_t>::max() / 2) return std::nullopt;
-        auto relative = Timestamp::from_nanoseconds(static_cast<std::int64_t>(ns));
+        std::int64_t ns = 0;
+        if (timecode_scale_ns_ > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()) ||
+            __builtin_mul_overflow(timecode, static_cast<std::int64_t>(timecode_scale_ns_), &ns) || ns < 0 ||
+            ns > std::numeric_limits<std::int64_t>::max() / 2) {
+            return std::nullopt;
+        }
+        auto relative = Timestamp::from_nanoseconds(ns);
         if (options_.absolute_timecodes) return relative;
         const Timestamp start = options_.producer_start.value_or(session_start_);
         if (start.nanoseconds() < 0 || start.nanoseconds() > std::numeric_limits<std::int64_t>::max() / 2) {
@@ -331,7 +343,8 @@ private:
             fail(AckError::internal_error, 0);
             return false;
         }
-        std::span<const std::uint8_t> raw(buffer_.data() + (segment_offset_ - buffer_base_), end - segment_offset_);
+        std::span<const std::uint8_t> raw(buffer_.data() + (segment_offset_ - buffer_base_),
+                                          end - segment_offset_);
         auto normalized = normalize_stream_header(raw);
         Bytes canonical;
         std::span<const std::uint8_t> stored = raw;
@@ -384,10 +397,11 @@ private:
 
         // The callback holds the channel: PERSISTED still goes out after the session has ended.
         storage::FragmentNumber number = 0;
-        auto ec = store_.append(options_.stream, bytes, metadata, number,
-                                [channel = channel_, timecode_ms, first_byte](FragmentNumber n, std::error_code error) {
-                                    channel->on_commit(n, error, timecode_ms, first_byte);
-                                });
+        auto ec = store_.append(
+            options_.stream, bytes, metadata, number,
+            [channel = channel_, timecode_ms, first_byte](FragmentNumber n, std::error_code error) {
+                channel->on_commit(n, error, timecode_ms, first_byte);
+            });
         if (ec) {
             ++stats_.fragments_dropped;
             end_live("");
@@ -456,7 +470,8 @@ private:
 
     // Drops buffered bytes nothing can refer to any more.
     void trim() {
-        std::uint64_t keep_from = in_fragment_ ? fragment_offset_ : (header_pending_ ? segment_offset_ : last_boundary_);
+        std::uint64_t keep_from =
+            in_fragment_ ? fragment_offset_ : (header_pending_ ? segment_offset_ : last_boundary_);
         if (keep_from <= buffer_base_) return;
         std::uint64_t drop = std::min<std::uint64_t>(keep_from - buffer_base_, buffer_.size());
         buffer_.erase(buffer_.begin(), buffer_.begin() + static_cast<std::ptrdiff_t>(drop));
@@ -505,14 +520,26 @@ PutMediaSession::PutMediaSession(storage::FragmentStore& store, PutMediaOptions 
                                  std::shared_ptr<LiveSink> live)
     : impl_(std::make_unique<Impl>(store, std::move(options), std::move(acks), std::move(live))) {}
 PutMediaSession::~PutMediaSession() = default;
-PutMediaSession::State PutMediaSession::feed(std::span<const std::uint8_t> bytes) { return impl_->feed(bytes); }
-PutMediaSession::State PutMediaSession::finish() { return impl_->finish(); }
-void PutMediaSession::abort() { impl_->abort(); }
+PutMediaSession::State PutMediaSession::feed(std::span<const std::uint8_t> bytes) {
+    return impl_->feed(bytes);
+}
+PutMediaSession::State PutMediaSession::finish() {
+    return impl_->finish();
+}
+void PutMediaSession::abort() {
+    impl_->abort();
+}
 void PutMediaSession::when_acknowledged(std::function<void()> callback) {
     impl_->when_acknowledged(std::move(callback));
 }
-PutMediaSession::State PutMediaSession::state() const noexcept { return impl_->state(); }
-std::error_code PutMediaSession::error() const noexcept { return impl_->error(); }
-PutMediaStats PutMediaSession::stats() const noexcept { return impl_->stats(); }
+PutMediaSession::State PutMediaSession::state() const noexcept {
+    return impl_->state();
+}
+std::error_code PutMediaSession::error() const noexcept {
+    return impl_->error();
+}
+PutMediaStats PutMediaSession::stats() const noexcept {
+    return impl_->stats();
+}
 
 }  // namespace kinema::server

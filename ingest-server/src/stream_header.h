@@ -18,7 +18,7 @@ namespace kinema::server {
 using Bytes = std::vector<std::uint8_t>;
 
 struct StreamHeader {
-    Bytes bytes;                               // EBML header + Segment (unknown size) + Info + Tracks [+ Tags]
+    Bytes bytes;  // EBML header + Segment (unknown size) + Info + Tracks [+ Tags]
     std::uint64_t timecode_scale_ns = 1'000'000;  // from Info (Matroska's default when absent)
 };
 
