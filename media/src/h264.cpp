@@ -1,5 +1,6 @@
 // H.264 framing: Annex-B and AVCC NAL unit splitting and conversion, RBSP extraction, avcC records
 // (ISO/IEC 14496-15 5.3.3.1) and key-frame detection. SPS parsing is in h264_sps.cpp.
+#include <algorithm>
 #include <cstddef>
 
 #include "kinema/media/error.h"
@@ -172,7 +173,10 @@ std::error_code build_avcc(std::span<const Bytes> sps, std::span<const Bytes> pp
         if (p.empty() || nal_type(p) != NalType::pps || p.size() > 0xFFFF) return Errc::invalid_nal;
     }
     const Bytes& first = sps.front();
-    std::uint8_t profile = first[1];
+    // profile, constraints and level are the first RBSP bytes: 00 00 03 can occur in them (profile 0).
+    const Bytes head = to_rbsp(ByteSpan(first).subspan(1, std::min<std::size_t>(first.size() - 1, 4)));
+    if (head.size() < 3) return Errc::invalid_sps;
+    const std::uint8_t profile = head[0];
     // 14496-15 requires the chroma/bit-depth extension for these profiles; it needs the parsed SPS.
     bool extended = profile == 100 || profile == 110 || profile == 122 || profile == 144;
     Sps parsed;
@@ -182,8 +186,8 @@ std::error_code build_avcc(std::span<const Bytes> sps, std::span<const Bytes> pp
 
     out.push_back(1);  // configurationVersion
     out.push_back(profile);
-    out.push_back(first[2]);  // profile_compatibility: the constraint flags
-    out.push_back(first[3]);  // level
+    out.push_back(head[1]);  // profile_compatibility: the constraint flags
+    out.push_back(head[2]);  // level
     out.push_back(static_cast<std::uint8_t>(0xFC | (length_size - 1)));
     out.push_back(static_cast<std::uint8_t>(0xE0 | sps.size()));
     for (const auto& s : sps) {

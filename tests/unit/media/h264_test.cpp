@@ -226,6 +226,19 @@ TEST(H264Avcc, RoundTripsSeveralSetsAndLengthSizes) {
     }
 }
 
+// Profile 0 with no constraint flags puts 00 00 03 in the first bytes; the record carries the RBSP values.
+TEST(H264Avcc, ProfileBytesComeFromTheRbsp) {
+    const std::vector<Bytes> sps{{0x67, 0x00, 0x00, 0x03, 0x0A, 0xF8}};
+    const std::vector<Bytes> pps{{0x68, 0xCE}};
+    Bytes avcc;
+    ASSERT_FALSE(build_avcc(sps, pps, avcc));
+    EXPECT_EQ(Bytes(avcc.begin(), avcc.begin() + 4), (Bytes{0x01, 0x00, 0x00, 0x0A}));
+    AvcConfig config;
+    ASSERT_FALSE(parse_avcc(avcc, config));
+    EXPECT_EQ(config.level_idc, 0x0A);
+    EXPECT_EQ(config.sps, sps);
+}
+
 TEST(H264Avcc, BuildRejectsBadInput) {
     const Bytes sps = from_hex(kRealConfigs[0].sps);
     const Bytes pps = from_hex(kRealConfigs[0].pps);
