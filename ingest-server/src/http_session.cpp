@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <array>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/beast/core.hpp>
@@ -215,9 +216,31 @@ private:
         stream_.expires_after(ctx_->idle_timeout);
         http::async_write(stream_, *out,
                           [self = shared_from_this(), out, close_after](beast::error_code ec, std::size_t) {
-                              if (ec || close_after) return self->close();
+                              if (ec) return self->close();
+                              if (close_after) return self->close_gracefully();
                               self->read_header();
                           });
+    }
+
+    // After a final response: stop sending, then read and discard whatever the client still sends (the rest
+    // of a rejected body) until it closes. Closing with unread data would make the kernel send a reset, and
+    // the client could lose the response it has not read yet.
+    void close_gracefully() {
+        busy_ = true;
+        beast::error_code ec;
+        stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+        if (ec) return close();
+        stream_.expires_after(std::chrono::seconds(2));
+        discard_ = std::make_shared<std::array<char, 16384>>();
+        drain();
+    }
+
+    void drain() {
+        stream_.async_read_some(asio::buffer(*discard_),
+                                [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                                    if (ec) return self->close();
+                                    self->drain();
+                                });
     }
 
     void close() {
@@ -235,6 +258,7 @@ private:
     std::uint64_t requests_ = 0;
     bool busy_ = false;  // a request is being read past its header, handled or answered
     bool keep_alive_ = true;
+    std::shared_ptr<std::array<char, 16384>> discard_;
 };
 
 void start_http_session(tcp::socket socket, const std::shared_ptr<SessionContext>& context) {

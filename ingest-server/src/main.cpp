@@ -173,8 +173,6 @@ int main(int argc, char** argv) {
         spdlog::critical("cannot start: {}", e.what());
         return 1;
     }
-    std::cout << "kinema-server listening on " << server.url() << " (data in " << config.data_dir.string()
-              << ")" << std::endl;
     if (!port_file.empty()) {
         // Written to a temporary name then renamed, so a reader never sees a half-written port.
         const std::string tmp = port_file + ".tmp";
@@ -182,6 +180,9 @@ int main(int argc, char** argv) {
         std::filesystem::rename(tmp, port_file, ec);
         if (ec) spdlog::error("cannot write --port-file {}: {}", port_file, ec.message());
     }
+    // After the port file, so a reader of this line also finds the file.
+    std::cout << "kinema-server listening on " << server.url() << " (data in " << config.data_dir.string()
+              << ")" << std::endl;
 
     int signal_number = 0;
     sigwait(&stop_signals, &signal_number);
