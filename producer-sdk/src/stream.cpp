@@ -48,6 +48,13 @@ const StreamConfig& validated(const StreamConfig& c) {
 std::string json_escape(std::string_view s) {
     std::string out;
     for (char c : s) {
+        if (static_cast<unsigned char>(c) < 0x20) {
+            static const char* const hex = "0123456789abcdef";
+            out += "\\u00";
+            out.push_back(hex[(c >> 4) & 0xF]);
+            out.push_back(hex[c & 0xF]);
+            continue;
+        }
         if (c == '"' || c == '\\') out.push_back('\\');
         out.push_back(c);
     }
@@ -249,7 +256,15 @@ TransportConfig StreamImpl::transport_config_locked() const {
     if (config_.create_if_missing) {
         t.create_stream_body = "{\"StreamName\":\"" + json_escape(config_.stream_name) +
                                "\",\"DataRetentionInHours\":" + std::to_string(config_.retention_hours) +
-                               ",\"MediaType\":\"video/h264\"}";
+                               ",\"MediaType\":\"video/h264\"";
+        if (!config_.stream_tags.empty()) {
+            std::string tags;
+            for (const auto& [key, value] : config_.stream_tags)
+                tags +=
+                    (tags.empty() ? "\"" : ",\"") + json_escape(key) + "\":\"" + json_escape(value) + "\"";
+            t.create_stream_body += ",\"Tags\":{" + tags + "}";
+        }
+        t.create_stream_body += "}";
     }
     t.min_backoff = config_.reconnect_min_backoff;
     t.max_backoff = config_.reconnect_max_backoff;

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace kinema::producer {
@@ -24,6 +25,8 @@ struct StreamConfig {
     // The stream's DataRetentionInHours. 0 means the server keeps nothing durable, so a fragment is done
     // when it is RECEIVED instead of PERSISTED.
     std::uint32_t retention_hours = 2;
+    // Tags of the stream (CreateStream "Tags"), used only when create_if_missing creates it.
+    std::vector<std::pair<std::string, std::string>> stream_tags;
 
     // Fragmenting. key_frame_fragmentation: every key frame starts a fragment; otherwise a key frame starts
     // one once the current fragment is at least fragment_duration long.
