@@ -177,8 +177,9 @@ std::error_code build_avcc(std::span<const Bytes> sps, std::span<const Bytes> pp
     const Bytes head = to_rbsp(ByteSpan(first).subspan(1, std::min<std::size_t>(first.size() - 1, 4)));
     if (head.size() < 3) return Errc::invalid_sps;
     const std::uint8_t profile = head[0];
-    // 14496-15 requires the chroma/bit-depth extension for these profiles; it needs the parsed SPS.
-    bool extended = profile == 100 || profile == 110 || profile == 122 || profile == 144;
+    // ISO/IEC 14496-15 (since its 2010s editions, and FFmpeg) adds chroma format and bit depths for every
+    // profile except Baseline, Main and Extended; those values need the parsed SPS.
+    const bool extended = profile != 66 && profile != 77 && profile != 88;
     Sps parsed;
     if (extended) {
         if (auto ec = parse_sps(first, parsed)) return ec;

@@ -38,6 +38,11 @@ const RealConfig kRealConfigs[] = {
      "6742c00dd90141fb0110000003001000000303c0f142a480"
      "010005"
      "68cb83cb20"},
+    {"main", "674d401eeca05017fcb808800000030080000019078b16cb", "68ebe3cb20",
+     "014d401effe10018"
+     "674d401eeca05017fcb808800000030080000019078b16cb"
+     "010005"
+     "68ebe3cb20"},
     {"high", "6764001facd9405005bb0110000003001000000303c0f1831960", "68ebe3cb22c0",
      "0164001fffe1001a"
      "6764001facd9405005bb0110000003001000000303c0f1831960"
@@ -112,8 +117,8 @@ TEST(H264Avcc, SplitsEveryLengthSize) {
 }
 
 TEST(H264Convert, AnnexbToAvccAndBack) {
-    const Bytes sps = from_hex(kRealConfigs[1].sps);
-    const Bytes pps = from_hex(kRealConfigs[1].pps);
+    const Bytes sps = from_hex(kRealConfigs[2].sps);
+    const Bytes pps = from_hex(kRealConfigs[2].pps);
     Bytes idr(300, 0x88);
     idr[0] = 0x65;
     for (int start_code : {3, 4}) {
@@ -227,22 +232,33 @@ TEST(H264Avcc, RoundTripsSeveralSetsAndLengthSizes) {
 }
 
 // Profile 0 with no constraint flags puts 00 00 03 in the first bytes; the record carries the RBSP values.
+// (The rest is the baseline SPS above; a profile other than 66, 77 and 88 also gets the extension bytes.)
 TEST(H264Avcc, ProfileBytesComeFromTheRbsp) {
-    const std::vector<Bytes> sps{{0x67, 0x00, 0x00, 0x03, 0x0A, 0xF8}};
+    const std::vector<Bytes> sps{from_hex("670000030ad90141fb0110000003001000000303c0f142a480")};
     const std::vector<Bytes> pps{{0x68, 0xCE}};
     Bytes avcc;
     ASSERT_FALSE(build_avcc(sps, pps, avcc));
     EXPECT_EQ(Bytes(avcc.begin(), avcc.begin() + 4), (Bytes{0x01, 0x00, 0x00, 0x0A}));
+    EXPECT_EQ(Bytes(avcc.end() - 4, avcc.end()), (Bytes{0xFD, 0xF8, 0xF8, 0x00}));
     AvcConfig config;
     ASSERT_FALSE(parse_avcc(avcc, config));
     EXPECT_EQ(config.level_idc, 0x0A);
     EXPECT_EQ(config.sps, sps);
 }
 
+// High 4:4:4 Predictive (244) gets the extension too, as FFmpeg writes it: ff f8 f8 00.
+TEST(H264Avcc, ExtensionForHigh444) {
+    const std::vector<Bytes> sps{from_hex("67f4000d919b282c12d80880000003008000001e078a14cb")};
+    const std::vector<Bytes> pps{{0x68, 0xEB, 0xE3, 0xC4}};
+    Bytes avcc;
+    ASSERT_FALSE(build_avcc(sps, pps, avcc));
+    EXPECT_EQ(Bytes(avcc.end() - 4, avcc.end()), (Bytes{0xFF, 0xF8, 0xF8, 0x00}));
+}
+
 TEST(H264Avcc, BuildRejectsBadInput) {
     const Bytes sps = from_hex(kRealConfigs[0].sps);
     const Bytes pps = from_hex(kRealConfigs[0].pps);
-    Bytes truncated_high_sps = from_hex(kRealConfigs[1].sps);
+    Bytes truncated_high_sps = from_hex(kRealConfigs[2].sps);
     truncated_high_sps.resize(5);  // profile 100 needs the parsed SPS for the extension bytes
     struct Case {
         const char* name;
@@ -298,7 +314,7 @@ TEST(H264Avcc, ParseRejectsMalformedRecords) {
 }
 
 TEST(H264Avcc, ParseAcceptsZeroReservedBitsAndTrailingExtensions) {
-    Bytes avcc = from_hex(kRealConfigs[1].ffmpeg_avcc);
+    Bytes avcc = from_hex(kRealConfigs[2].ffmpeg_avcc);
     avcc[4] = 0x03;  // reserved bits written as zeros by some muxers
     avcc[5] = 0x01;
     avcc.insert(avcc.end(), {0x01, 0x00, 0x02, 0x6D, 0x01});  // an SPS extension we do not use
@@ -306,7 +322,7 @@ TEST(H264Avcc, ParseAcceptsZeroReservedBitsAndTrailingExtensions) {
     ASSERT_FALSE(parse_avcc(avcc, config));
     EXPECT_EQ(config.length_size, 4);
     ASSERT_EQ(config.sps.size(), 1u);
-    EXPECT_EQ(config.sps[0], from_hex(kRealConfigs[1].sps));
+    EXPECT_EQ(config.sps[0], from_hex(kRealConfigs[2].sps));
     ASSERT_EQ(config.pps.size(), 1u);
 }
 

@@ -55,6 +55,7 @@ struct FrameInput {
 
 class MkvWriter {
 public:
+    // Throws std::invalid_argument for a timecode scale of 0 or above INT64_MAX ns (a configuration error).
     explicit MkvWriter(MkvWriterOptions options);
 
     const MkvWriterOptions& options() const noexcept { return options_; }
