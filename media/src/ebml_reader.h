@@ -17,6 +17,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 #include "kinema/media/error.h"
@@ -123,6 +124,14 @@ private:
     bool value_buffered_ = false;
     ParseError error_;
 };
+
+// An error about `element`, at its offset.
+inline ParseError make_error(std::error_code code, const ElementHeader& element, std::string detail) {
+    return {code, element.offset, element.id, std::move(detail)};
+}
+inline ParseError make_error(Errc code, const ElementHeader& element, std::string detail) {
+    return make_error(make_error_code(code), element, std::move(detail));
+}
 
 // Value decoding (RFC 8794 section 7). Each returns Errc::invalid_element_size when the value's length does
 // not fit the type.

@@ -9,6 +9,7 @@
 #include "ebml_reader.h"
 #include "kinema/media/ebml_ids.h"
 #include "mkv_block.h"
+#include "mkv_headers.h"
 
 namespace kinema::media {
 namespace {
@@ -16,12 +17,11 @@ namespace {
 namespace id = ebml_id;
 using ebml::Action;
 using ebml::ElementHeader;
+using ebml::make_error;
 
 // Key-frame offsets kept per Cluster; beyond this (far more than any real fragment holds) they are still
 // counted in key_frames but no longer recorded, so a hostile endless cluster cannot grow memory.
 constexpr std::size_t kMaxKeyFrameOffsets = 1 << 16;
-// SimpleTags kept per Tags element (KVS allows 10 per fragment; muxers write a few per track).
-constexpr std::size_t kMaxSimpleTags = 4096;
 
 bool is_top_level(std::uint32_t element) noexcept {
     switch (element) {
@@ -39,39 +39,10 @@ bool is_top_level(std::uint32_t element) noexcept {
     }
 }
 
-// Integer leaves (uint, int, float, date) are at most 8 bytes; checked before their value is buffered.
-bool is_numeric(std::uint32_t element) noexcept {
-    switch (element) {
-        case id::kEbmlReadVersion:
-        case id::kEbmlMaxIdLength:
-        case id::kEbmlMaxSizeLength:
-        case id::kTimecodeScale:
-        case id::kDuration:
-        case id::kTrackNumber:
-        case id::kTrackUid:
-        case id::kTrackType:
-        case id::kDefaultDuration:
-        case id::kPixelWidth:
-        case id::kPixelHeight:
-        case id::kSamplingFrequency:
-        case id::kChannels:
-        case id::kTimecode:
-        case id::kBlockDuration:
-            return true;
-        default:
-            return false;
-    }
-}
-
-ParseError make_error(Errc code, const ElementHeader& element, std::string detail) {
-    return {make_error_code(code), element.offset, element.id, std::move(detail)};
-}
-
-ParseError make_error(std::error_code code, const ElementHeader& element, std::string detail) {
-    return {code, element.offset, element.id, std::move(detail)};
-}
-
 // Signed-overflow-free arithmetic on timestamps from the wire.
+bool sub_ok(std::int64_t a, std::int64_t b, std::int64_t& out) noexcept {
+    return !__builtin_sub_overflow(a, b, &out);
+}
 bool mul_ok(std::int64_t a, std::int64_t b, std::int64_t& out) noexcept {
     return !__builtin_mul_overflow(a, b, &out);
 }
@@ -87,7 +58,10 @@ std::int64_t saturating_add(std::int64_t a, std::int64_t b) noexcept {
 
 struct MkvReader::Impl final : ebml::EbmlHandler {
     Impl(MkvReaderHandler& handler, MkvReaderLimits limits)
-        : out_(handler), limits_(limits), reader_(*this, {limits.max_element_size, limits.max_depth}) {}
+        : out_(handler),
+          limits_(limits),
+          reader_(*this, {limits.max_element_size, limits.max_depth}),
+          headers_(limits_) {}
 
     ParseError on_element(const ElementHeader& e, const ElementHeader* parent, Action& action) override;
     ParseError on_value(const ElementHeader& e, std::span<const std::uint8_t> value) override;
@@ -102,50 +76,40 @@ struct MkvReader::Impl final : ebml::EbmlHandler {
     ParseError start_root_child(const ElementHeader& e, Action& action);
     ParseError start_segment_child(const ElementHeader& e, Action& action);
     ParseError start_cluster_child(const ElementHeader& e, Action& action);
-    ParseError check_header_size(const ElementHeader& e) const;
-    ParseError read_header_value(const ElementHeader& e, std::span<const std::uint8_t> value);
+    ParseError start_group_child(const ElementHeader& e, Action& action);
+    ParseError check_size(const ElementHeader& e, std::uint64_t limit, Errc code) const {
+        if (e.size <= limit) return {};
+        return make_error(code, e, std::to_string(e.size) + " bytes, limit " + std::to_string(limit));
+    }
+    void begin_cluster(const ElementHeader& e);
     ParseError read_cluster_timecode(const ElementHeader& e, std::span<const std::uint8_t> value);
     ParseError keep_group_block(const ElementHeader& e, std::span<const std::uint8_t> value);
-    ParseError end_ebml_header(const ElementHeader& e);
-    ParseError end_track_entry(const ElementHeader& e);
     // Turns one SimpleBlock or Block into frames. `block_element` is the SimpleBlock/Block (for errors),
-    // `frame_element` the SimpleBlock/BlockGroup (for offsets).
+    // `frame_offset` the offset of the SimpleBlock/BlockGroup (for Frame and FragmentInfo offsets).
     ParseError emit_block(const ElementHeader& block_element, std::uint64_t frame_offset,
                           std::span<const std::uint8_t> value, bool simple);
     void end_cluster(const ElementHeader& e);
     void announce_segment() {
         if (announced_ || !have_tracks_) return;
         announced_ = true;
-        out_.on_segment(header_, segment_offset_);
+        out_.on_segment(headers_.header(), segment_offset_);
     }
 
     MkvReaderHandler& out_;
-    MkvReaderLimits limits_;
+    const MkvReaderLimits limits_;
     ebml::EbmlReader reader_;
+    mkv::HeaderReader headers_;
 
-    // EBML header
+    // Stream and Segment state
     bool have_ebml_header_ = false;     // a valid one was read: Segments may follow
     bool ebml_header_pending_ = false;  // read and not yet followed by its Segment
     std::uint64_t ebml_offset_ = 0;
-    std::string doc_type_;
-    std::uint64_t ebml_read_version_ = 1;
-    std::uint64_t max_id_length_ = 4;
-    std::uint64_t max_size_length_ = 8;
-
-    // Segment headers
-    std::uint64_t segment_offset_ = 0;
-    SegmentHeader header_;
+    std::uint64_t segment_offset_ = 0;  // what on_segment reports: its EBML header's offset
     bool have_info_ = false;
     bool have_tracks_ = false;
     bool announced_ = false;
-    TrackInfo track_;  // the TrackEntry being read
-
-    // Tags
-    std::vector<SimpleTag> tags_;
-    std::vector<std::size_t> open_simple_tags_;  // nested SimpleTags, flattened in document order
 
     // Cluster
-    bool in_cluster_ = false;
     bool have_timecode_ = false;
     FragmentInfo fragment_;
     std::int64_t cluster_start_ns_ = 0;
@@ -155,7 +119,7 @@ struct MkvReader::Impl final : ebml::EbmlHandler {
         std::int64_t last_pts = 0;
         std::int64_t interval = 0;
     };
-    std::vector<TrackTiming> timing_;  // parallel to header_.tracks
+    std::vector<TrackTiming> timing_;  // parallel to the tracks
     std::int64_t max_pts_ = 0;
     std::size_t last_track_index_ = 0;
     std::uint64_t last_frame_duration_ = 0;
@@ -182,118 +146,37 @@ ParseError MkvReader::Impl::on_element(const ElementHeader& e, const ElementHead
         return make_error(Errc::unknown_size_not_allowed, e,
                           "only Segment and Cluster may have an unknown size");
     }
-    if (is_numeric(e.id) && e.size > 8) {
-        return make_error(Errc::invalid_element_size, e, std::to_string(e.size) + "-byte number");
-    }
     const std::uint32_t parent_id = parent != nullptr ? parent->id : 0;
     switch (parent_id) {
         case 0:
             return start_root_child(e, action);
-        case id::kEbml:
-            if (e.id == id::kDocType || e.id == id::kEbmlReadVersion || e.id == id::kEbmlMaxIdLength ||
-                e.id == id::kEbmlMaxSizeLength) {
-                action = Action::read;
-            }
-            return {};
         case id::kSegment:
             return start_segment_child(e, action);
-        case id::kInfo:
-            if (e.id == id::kTimecodeScale || e.id == id::kMuxingApp || e.id == id::kWritingApp ||
-                e.id == id::kDuration) {
-                action = Action::read;
-            }
-            return {};
-        case id::kTracks:
-            if (e.id == id::kTrackEntry) {
-                if (header_.tracks.size() >= limits_.max_tracks) {
-                    return make_error(Errc::header_too_large, e,
-                                      "more than " + std::to_string(limits_.max_tracks) + " tracks");
-                }
-                track_ = TrackInfo{};
-                track_.number = 0;  // TrackNumber is mandatory: 0 marks it missing
-                action = Action::descend;
-            }
-            return {};
-        case id::kTrackEntry:
-            switch (e.id) {
-                case id::kTrackNumber:
-                case id::kTrackUid:
-                case id::kTrackType:
-                case id::kName:
-                case id::kCodecId:
-                case id::kCodecPrivate:
-                case id::kDefaultDuration:
-                    action = Action::read;
-                    break;
-                case id::kVideo:
-                case id::kAudio:
-                    action = Action::descend;
-                    break;
-                default:
-                    break;
-            }
-            return {};
-        case id::kVideo:
-            if (e.id == id::kPixelWidth || e.id == id::kPixelHeight) action = Action::read;
-            return {};
-        case id::kAudio:
-            if (e.id == id::kSamplingFrequency || e.id == id::kChannels) action = Action::read;
-            return {};
         case id::kCluster:
             return start_cluster_child(e, action);
         case id::kBlockGroup:
-            if (e.id == id::kBlock) {
-                if (e.size > limits_.max_block_size) {
-                    return make_error(
-                        Errc::element_too_large, e,
-                        std::to_string(e.size) + " bytes, limit " + std::to_string(limits_.max_block_size));
-                }
-                action = Action::read;
-            } else if (e.id == id::kBlockDuration) {
-                action = Action::read;
-            } else if (e.id == id::kReferenceBlock) {
-                group_has_reference_ = true;  // its presence alone says "not a key frame"
-            }
-            return {};
-        case id::kTags:
-            if (e.id == id::kTag) action = Action::descend;
-            return {};
-        case id::kTag:
-        case id::kSimpleTag:
-            if (e.id == id::kSimpleTag) {
-                if (tags_.size() >= kMaxSimpleTags) {
-                    return make_error(Errc::header_too_large, e,
-                                      "more than " + std::to_string(kMaxSimpleTags) + " SimpleTags");
-                }
-                open_simple_tags_.push_back(tags_.size());
-                tags_.emplace_back();
-                action = Action::descend;
-            } else if (parent_id == id::kSimpleTag && (e.id == id::kTagName || e.id == id::kTagString)) {
-                action = Action::read;
-            }
-            return {};
+            return start_group_child(e, action);
         default:
-            return {};
+            return mkv::HeaderReader::owns(parent_id) ? headers_.on_element(e, parent_id, action)
+                                                      : ParseError{};
     }
 }
 
 ParseError MkvReader::Impl::start_root_child(const ElementHeader& e, Action& action) {
     switch (e.id) {
         case id::kEbml:
-            if (auto err = check_header_size(e)) return err;
-            doc_type_.clear();
-            ebml_read_version_ = 1;
-            max_id_length_ = 4;
-            max_size_length_ = 8;
+            if (auto err = check_size(e, limits_.max_header_size, Errc::header_too_large)) return err;
+            headers_.begin_ebml_header();
             ebml_offset_ = e.offset;
             action = Action::descend;
             return {};
         case id::kSegment:
-            if (!have_ebml_header_)
+            if (!have_ebml_header_) {
                 return make_error(Errc::invalid_ebml_header, e, "Segment without an EBML header");
+            }
             segment_offset_ = ebml_header_pending_ ? ebml_offset_ : e.offset;
             ebml_header_pending_ = false;
-            header_ = SegmentHeader{};
+            headers_.begin_segment();
             have_info_ = have_tracks_ = announced_ = false;
             action = Action::descend;
             return {};
@@ -308,38 +191,23 @@ ParseError MkvReader::Impl::start_root_child(const ElementHeader& e, Action& act
 ParseError MkvReader::Impl::start_segment_child(const ElementHeader& e, Action& action) {
     switch (e.id) {
         case id::kInfo:
-            if (have_info_ || announced_) return {};  // a repeated Info cannot change what was announced
-            if (auto err = check_header_size(e)) return err;
-            action = Action::descend;
-            return {};
         case id::kTracks:
-            if (have_tracks_) return {};
-            if (auto err = check_header_size(e)) return err;
-            header_.tracks.clear();
+            // The first of each counts: a repeated one cannot change what was announced.
+            if (e.id == id::kInfo ? (have_info_ || announced_) : have_tracks_) return {};
+            if (auto err = check_size(e, limits_.max_header_size, Errc::header_too_large)) return err;
+            if (e.id == id::kTracks) headers_.begin_tracks();
             action = Action::descend;
             return {};
         case id::kTags:
-            if (auto err = check_header_size(e)) return err;
-            tags_.clear();
-            open_simple_tags_.clear();
+            if (auto err = check_size(e, limits_.max_header_size, Errc::header_too_large)) return err;
+            headers_.begin_tags();
             action = Action::descend;
             return {};
         case id::kCluster:
             if (!have_tracks_)
                 return make_error(Errc::missing_tracks, e, "Cluster before the Segment's Tracks");
             announce_segment();
-            in_cluster_ = true;
-            have_timecode_ = false;
-            fragment_.offset = e.offset;
-            fragment_.size = 0;
-            fragment_.timecode = 0;
-            fragment_.start = {};
-            fragment_.duration = Duration{0};
-            fragment_.frames = 0;
-            fragment_.key_frames = 0;
-            fragment_.key_frame_offsets.clear();
-            timing_.assign(header_.tracks.size(), TrackTiming{});
-            max_pts_ = std::numeric_limits<std::int64_t>::min();
+            begin_cluster(e);
             action = Action::descend;
             return {};
         default:
@@ -347,9 +215,25 @@ ParseError MkvReader::Impl::start_segment_child(const ElementHeader& e, Action& 
     }
 }
 
+void MkvReader::Impl::begin_cluster(const ElementHeader& e) {
+    have_timecode_ = false;
+    fragment_.offset = e.offset;
+    fragment_.size = 0;
+    fragment_.timecode = 0;
+    fragment_.start = {};
+    fragment_.duration = Duration{0};
+    fragment_.frames = 0;
+    fragment_.key_frames = 0;
+    fragment_.key_frame_offsets.clear();
+    timing_.assign(headers_.header().tracks.size(), TrackTiming{});
+    max_pts_ = std::numeric_limits<std::int64_t>::min();
+}
+
 ParseError MkvReader::Impl::start_cluster_child(const ElementHeader& e, Action& action) {
     switch (e.id) {
         case id::kTimecode:
+            if (e.size > 8)
+                return make_error(Errc::invalid_element_size, e, std::to_string(e.size) + "-byte number");
             action = Action::read;
             return {};
         case id::kSimpleBlock:
@@ -357,11 +241,7 @@ ParseError MkvReader::Impl::start_cluster_child(const ElementHeader& e, Action& 
             if (!have_timecode_)
                 return make_error(Errc::invalid_block, e, "block before the Cluster's Timestamp");
             if (e.id == id::kSimpleBlock) {
-                if (e.size > limits_.max_block_size) {
-                    return make_error(
-                        Errc::element_too_large, e,
-                        std::to_string(e.size) + " bytes, limit " + std::to_string(limits_.max_block_size));
-                }
+                if (auto err = check_size(e, limits_.max_block_size, Errc::element_too_large)) return err;
                 action = Action::read;
             } else {
                 group_ = e;
@@ -375,13 +255,23 @@ ParseError MkvReader::Impl::start_cluster_child(const ElementHeader& e, Action& 
     }
 }
 
-ParseError MkvReader::Impl::check_header_size(const ElementHeader& e) const {
-    if (e.size > limits_.max_header_size) {
-        return make_error(
-            Errc::header_too_large, e,
-            std::to_string(e.size) + " bytes, limit " + std::to_string(limits_.max_header_size));
+ParseError MkvReader::Impl::start_group_child(const ElementHeader& e, Action& action) {
+    switch (e.id) {
+        case id::kBlock:
+            if (auto err = check_size(e, limits_.max_block_size, Errc::element_too_large)) return err;
+            action = Action::read;
+            return {};
+        case id::kBlockDuration:
+            if (e.size > 8)
+                return make_error(Errc::invalid_element_size, e, std::to_string(e.size) + "-byte number");
+            action = Action::read;
+            return {};
+        case id::kReferenceBlock:
+            group_has_reference_ = true;  // its presence alone says "not a key frame"
+            return {};
+        default:
+            return {};
     }
-    return {};
 }
 
 ParseError MkvReader::Impl::on_value(const ElementHeader& e, std::span<const std::uint8_t> value) {
@@ -397,104 +287,7 @@ ParseError MkvReader::Impl::on_value(const ElementHeader& e, std::span<const std
             group_has_duration_ = true;
             return {};
         default:
-            return read_header_value(e, value);
-    }
-}
-
-ParseError MkvReader::Impl::read_header_value(const ElementHeader& e, std::span<const std::uint8_t> value) {
-    std::uint64_t number = 0;
-    auto uint_value = [&]() -> ParseError {
-        if (auto ec = ebml::decode_uint(value, number)) return make_error(ec, e, {});
-        return {};
-    };
-    auto uint32_value = [&](std::uint32_t& out) -> ParseError {
-        if (auto err = uint_value()) return err;
-        if (number > std::numeric_limits<std::uint32_t>::max()) {
-            return make_error(Errc::invalid_argument, e, std::to_string(number) + " is out of range");
-        }
-        out = static_cast<std::uint32_t>(number);
-        return {};
-    };
-    switch (e.id) {
-        case id::kDocType:
-            doc_type_ = ebml::decode_string(value);
-            return {};
-        case id::kEbmlReadVersion:
-            if (auto err = uint_value()) return err;
-            ebml_read_version_ = number;
-            return {};
-        case id::kEbmlMaxIdLength:
-            if (auto err = uint_value()) return err;
-            max_id_length_ = number;
-            return {};
-        case id::kEbmlMaxSizeLength:
-            if (auto err = uint_value()) return err;
-            max_size_length_ = number;
-            return {};
-        case id::kTimecodeScale:
-            if (auto err = uint_value()) return err;
-            if (number == 0 ||
-                number > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
-                return make_error(Errc::invalid_argument, e, "TimestampScale " + std::to_string(number));
-            }
-            header_.timecode_scale_ns = number;
-            return {};
-        case id::kDuration: {
-            double duration = 0;
-            if (auto ec = ebml::decode_float(value, duration)) return make_error(ec, e, {});
-            return {};
-        }
-        case id::kMuxingApp:
-            header_.muxing_app = ebml::decode_string(value);
-            return {};
-        case id::kWritingApp:
-            header_.writing_app = ebml::decode_string(value);
-            return {};
-        case id::kTrackNumber:
-            if (auto err = uint_value()) return err;
-            track_.number = number;
-            return {};
-        case id::kTrackUid:
-            if (auto err = uint_value()) return err;
-            track_.uid = number;
-            return {};
-        case id::kTrackType:
-            if (auto err = uint_value()) return err;
-            if (number == 0 || number > 0xFF) {
-                return make_error(Errc::invalid_argument, e, "TrackType " + std::to_string(number));
-            }
-            track_.type = static_cast<TrackType>(static_cast<std::uint8_t>(number));
-            return {};
-        case id::kName:
-            track_.name = ebml::decode_string(value);
-            return {};
-        case id::kCodecId:
-            track_.codec_id = ebml::decode_string(value);
-            return {};
-        case id::kCodecPrivate:
-            track_.codec_private.assign(value.begin(), value.end());
-            return {};
-        case id::kDefaultDuration:
-            if (auto err = uint_value()) return err;
-            track_.default_duration_ns = number;
-            return {};
-        case id::kPixelWidth:
-            return uint32_value(track_.pixel_width);
-        case id::kPixelHeight:
-            return uint32_value(track_.pixel_height);
-        case id::kChannels:
-            return uint32_value(track_.channels);
-        case id::kSamplingFrequency:
-            if (auto ec = ebml::decode_float(value, track_.sampling_frequency)) return make_error(ec, e, {});
-            return {};
-        case id::kTagName:
-            tags_[open_simple_tags_.back()].name = ebml::decode_string(value);
-            return {};
-        case id::kTagString:
-            tags_[open_simple_tags_.back()].value = ebml::decode_string(value);
-            return {};
-        default:
-            return {};
+            return headers_.on_value(e, value);
     }
 }
 
@@ -505,8 +298,8 @@ ParseError MkvReader::Impl::read_cluster_timecode(const ElementHeader& e,
     if (have_timecode_) return {};  // only the first Timestamp of a Cluster counts
     std::int64_t start_ns = 0;
     if (ticks > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()) ||
-        !mul_ok(static_cast<std::int64_t>(ticks), static_cast<std::int64_t>(header_.timecode_scale_ns),
-                start_ns)) {
+        !mul_ok(static_cast<std::int64_t>(ticks),
+                static_cast<std::int64_t>(headers_.header().timecode_scale_ns), start_ns)) {
         return make_error(Errc::timecode_out_of_range, e,
                           "Cluster Timestamp " + std::to_string(ticks) + " overflows 64-bit nanoseconds");
     }
@@ -538,18 +331,18 @@ ParseError MkvReader::Impl::keep_group_block(const ElementHeader& e, std::span<c
 ParseError MkvReader::Impl::emit_block(const ElementHeader& block_element, std::uint64_t frame_offset,
                                        std::span<const std::uint8_t> value, bool simple) {
     if (auto ec = mkv::parse_block(value, block_, detail_)) return make_error(ec, block_element, detail_);
-    const TrackInfo* track = header_.find_track(block_.track);
+    const TrackInfo* track = headers_.header().find_track(block_.track);
     if (track == nullptr) {
         return make_error(Errc::unknown_track, block_element,
                           "track " + std::to_string(block_.track) + " is not in Tracks");
     }
-    const auto scale = static_cast<std::int64_t>(header_.timecode_scale_ns);
+    const auto scale = static_cast<std::int64_t>(headers_.header().timecode_scale_ns);
     std::int64_t relative_ns = 0;
     std::int64_t block_pts = 0;
     std::uint64_t duration_ns = 0;
     if (!mul_ok(block_.timecode, scale, relative_ns) || !add_ok(cluster_start_ns_, relative_ns, block_pts) ||
         (group_has_duration_ && !simple &&
-         __builtin_mul_overflow(group_duration_ticks_, header_.timecode_scale_ns, &duration_ns))) {
+         __builtin_mul_overflow(group_duration_ticks_, headers_.header().timecode_scale_ns, &duration_ns))) {
         return make_error(Errc::timecode_out_of_range, block_element,
                           "block time overflows 64-bit nanoseconds");
     }
@@ -564,7 +357,7 @@ ParseError MkvReader::Impl::emit_block(const ElementHeader& block_element, std::
     frame.duration_ns = duration_ns / block_.frame_count;
     frame.element_offset = frame_offset;
 
-    const auto track_index = static_cast<std::size_t>(track - header_.tracks.data());
+    const auto track_index = static_cast<std::size_t>(track - headers_.header().tracks.data());
     const auto step = static_cast<std::int64_t>(std::min<std::uint64_t>(
         track->default_duration_ns, static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())));
     std::size_t position = 0;
@@ -580,7 +373,8 @@ ParseError MkvReader::Impl::emit_block(const ElementHeader& block_element, std::
         position += size;
 
         auto& timing = timing_[track_index];
-        if (timing.seen) timing.interval = pts - timing.last_pts;
+        std::int64_t interval = 0;
+        if (timing.seen && sub_ok(pts, timing.last_pts, interval)) timing.interval = interval;
         timing.seen = true;
         timing.last_pts = pts;
         max_pts_ = std::max(max_pts_, pts);
@@ -602,7 +396,6 @@ ParseError MkvReader::Impl::emit_block(const ElementHeader& block_element, std::
 }
 
 void MkvReader::Impl::end_cluster(const ElementHeader& e) {
-    in_cluster_ = false;
     if (!have_timecode_) return;  // an empty Cluster without a Timestamp: nothing began, nothing ends
     fragment_.size = e.total_size();
     std::int64_t duration = 0;
@@ -610,7 +403,7 @@ void MkvReader::Impl::end_cluster(const ElementHeader& e) {
         // Up to the end of the last frame: its BlockDuration, else its track's DefaultDuration, else the
         // interval between its track's last two frames.
         std::int64_t interval = 0;
-        const TrackInfo& track = header_.tracks[last_track_index_];
+        const TrackInfo& track = headers_.header().tracks[last_track_index_];
         if (last_frame_duration_ > 0) {
             interval = static_cast<std::int64_t>(
                 std::min<std::uint64_t>(last_frame_duration_, std::numeric_limits<std::int64_t>::max()));
@@ -620,7 +413,7 @@ void MkvReader::Impl::end_cluster(const ElementHeader& e) {
         } else {
             interval = std::max<std::int64_t>(0, timing_[last_track_index_].interval);
         }
-        // max_pts_ >= -2^15 * scale and cluster_start_ns_ >= 0, so the difference cannot overflow.
+        // cluster_start_ns_ >= 0, so a positive difference cannot overflow.
         const std::int64_t span = max_pts_ > cluster_start_ns_ ? max_pts_ - cluster_start_ns_ : 0;
         duration = saturating_add(span, interval);
     }
@@ -631,7 +424,10 @@ void MkvReader::Impl::end_cluster(const ElementHeader& e) {
 ParseError MkvReader::Impl::on_master_end(const ElementHeader& e) {
     switch (e.id) {
         case id::kEbml:
-            return end_ebml_header(e);
+            if (auto err = headers_.on_master_end(e)) return err;
+            have_ebml_header_ = true;
+            ebml_header_pending_ = true;
+            return {};
         case id::kSegment:
             announce_segment();  // a Segment with Tracks but no Cluster
             return {};
@@ -643,49 +439,18 @@ ParseError MkvReader::Impl::on_master_end(const ElementHeader& e) {
             have_tracks_ = true;
             if (have_info_) announce_segment();
             return {};
-        case id::kTrackEntry:
-            return end_track_entry(e);
         case id::kCluster:
             end_cluster(e);
             return {};
         case id::kBlockGroup:
             if (!group_has_block_) return make_error(Errc::invalid_block, e, "BlockGroup without a Block");
             return emit_block(group_block_, e.offset, group_block_value_, false);
-        case id::kSimpleTag:
-            if (!open_simple_tags_.empty()) open_simple_tags_.pop_back();
-            return {};
         case id::kTags:
-            out_.on_tags(tags_, e.offset);
+            out_.on_tags(headers_.tags(), e.offset);
             return {};
         default:
-            return {};
+            return headers_.on_master_end(e);
     }
-}
-
-ParseError MkvReader::Impl::end_ebml_header(const ElementHeader& e) {
-    if (doc_type_ != "matroska" && doc_type_ != "webm") {
-        return make_error(Errc::invalid_ebml_header, e,
-                          "DocType \"" + doc_type_ + "\" is not matroska or webm");
-    }
-    if (ebml_read_version_ > 1 || max_id_length_ > 4 || max_size_length_ > 8) {
-        return make_error(Errc::invalid_ebml_header, e,
-                          "unsupported EBMLReadVersion " + std::to_string(ebml_read_version_) +
-                              ", EBMLMaxIDLength " + std::to_string(max_id_length_) +
-                              " or EBMLMaxSizeLength " + std::to_string(max_size_length_));
-    }
-    have_ebml_header_ = true;
-    ebml_header_pending_ = true;
-    return {};
-}
-
-ParseError MkvReader::Impl::end_track_entry(const ElementHeader& e) {
-    if (track_.number == 0) return make_error(Errc::invalid_argument, e, "TrackEntry without a TrackNumber");
-    if (header_.find_track(track_.number) != nullptr) {
-        return make_error(Errc::invalid_argument, e,
-                          "TrackNumber " + std::to_string(track_.number) + " repeated");
-    }
-    header_.tracks.push_back(std::move(track_));
-    return {};
 }
 
 MkvReader::MkvReader(MkvReaderHandler& handler, MkvReaderLimits limits)
@@ -706,7 +471,7 @@ std::uint64_t MkvReader::offset() const noexcept {
 }
 
 const SegmentHeader* MkvReader::header() const noexcept {
-    return impl_->have_tracks_ ? &impl_->header_ : nullptr;
+    return impl_->have_tracks_ ? &impl_->headers_.header() : nullptr;
 }
 
 }  // namespace kinema::media

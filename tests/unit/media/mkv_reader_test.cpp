@@ -692,5 +692,30 @@ TEST(MkvReader, AppliesTheTimecodeScale) {
     EXPECT_EQ(run.rec.fragments.at(0).start.nanoseconds(), 50 * 100'000);
 }
 
+TEST(MkvReader, AudioTracksGetTheMatroskaDefaults) {
+    // mkvmerge leaves out an 8 kHz SamplingFrequency and a single channel: the spec's defaults.
+    Bytes in;
+    write_ebml_header(in);
+    ebml::open_unknown_size_master(ids::kSegment, in);
+    auto tracks = ebml::open_master(ids::kTracks, in);
+    auto entry = ebml::open_master(ids::kTrackEntry, in);
+    ebml::write_uint(ids::kTrackNumber, 2, in);
+    ebml::write_uint(ids::kTrackType, 2, in);
+    ebml::write_string(ids::kCodecId, "A_VORBIS", in);
+    auto audio = ebml::open_master(ids::kAudio, in);
+    ebml::write_uint(ids::kBitDepth, 32, in);
+    ebml::close_master(audio, in);
+    ebml::close_master(entry, in);
+    ebml::close_master(tracks, in);
+    auto run = read(in);
+    ASSERT_FALSE(run.error) << run.error.message();
+    ASSERT_EQ(run.rec.segments.size(), 1u);  // announced at the end of the Segment: no Info, no Cluster
+    const auto& track = run.rec.segments[0].tracks.at(0);
+    EXPECT_EQ(track.type, TrackType::audio);
+    EXPECT_EQ(track.sampling_frequency, 8000.0);
+    EXPECT_EQ(track.channels, 1u);
+    EXPECT_EQ(run.rec.segments[0].timecode_scale_ns, 1'000'000u);
+}
+
 }  // namespace
 }  // namespace kinema::media
