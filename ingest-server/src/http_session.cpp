@@ -7,11 +7,10 @@
 #include <boost/asio/post.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/beast/websocket/rfc6455.hpp>
-#include <cctype>
 #include <cstdio>
 #include <optional>
 
+#include "http_request.h"
 #include "kvs_error.h"
 
 namespace kinema::server {
@@ -32,17 +31,6 @@ ApiResponse run_handler(const Route& route, const ApiRequest& request) {
         spdlog::error("request {} {}: handler threw: {}", request.request_id, route.operation, e.what());
         return kvs_error(500, "InternalFailure", "internal error");
     }
-}
-
-std::string_view view(beast::string_view s) noexcept {
-    return {s.data(), s.size()};
-}
-
-std::string lower(std::string_view s) {
-    std::string out(s);
-    for (char& c : out)
-        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return out;
 }
 
 }  // namespace
@@ -156,18 +144,8 @@ private:
     void on_request() {
         const auto started = Clock::now();
         auto message = parser_->release();
-        ApiRequest request;
-        request.request_id = next_request_id();
-        request.method = std::string(view(message.method_string()));
-        const std::string_view target = view(message.target());
-        const auto question = target.find('?');
-        request.path = std::string(target.substr(0, question));
-        if (question != std::string_view::npos) request.query = std::string(target.substr(question + 1));
-        for (const auto& field : message)
-            request.headers.emplace_back(lower(view(field.name_string())), std::string(view(field.value())));
-        request.websocket_upgrade = beast::websocket::is_upgrade(message);
-        request.body = std::move(message.body());
         if (!message.keep_alive()) keep_alive_ = false;
+        ApiRequest request = to_api_request(message, next_request_id());
 
         auto match = ctx_->router.match(request);
         if (match.route == nullptr)
