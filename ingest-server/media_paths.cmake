@@ -8,6 +8,7 @@ add_library(kinema_server_media STATIC
     ${CMAKE_CURRENT_LIST_DIR}/src/ack.cpp
     ${CMAKE_CURRENT_LIST_DIR}/src/archived_media.cpp
     ${CMAKE_CURRENT_LIST_DIR}/src/get_media_output.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/src/live_hub.cpp
     ${CMAKE_CURRENT_LIST_DIR}/src/put_media_session.cpp
     ${CMAKE_CURRENT_LIST_DIR}/src/start_selector.cpp
     ${CMAKE_CURRENT_LIST_DIR}/src/stream_header.cpp

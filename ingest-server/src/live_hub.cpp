@@ -1,0 +1,211 @@
+#include "live_hub.h"
+
+#include <algorithm>
+
+#include <kinema/media/mkv_writer.h>
+
+namespace kinema::server {
+
+std::vector<LiveItem> LiveViewer::take() {
+    std::lock_guard lock(mutex_);
+    std::vector<LiveItem> items(std::make_move_iterator(queue_.begin()),
+                                std::make_move_iterator(queue_.end()));
+    queue_.clear();
+    bytes_ = 0;
+    return items;
+}
+
+std::uint64_t LiveViewer::frames_skipped() const {
+    std::lock_guard lock(mutex_);
+    return skipped_;
+}
+
+std::size_t LiveViewer::queued_bytes() const {
+    std::lock_guard lock(mutex_);
+    return bytes_;
+}
+
+void LiveViewer::push_unbounded(const LiveItem& item) {
+    queue_.push_back(item);
+    bytes_ += item.bytes();
+    if (item.kind == LiveItem::Kind::fragment_begin) cluster_open_ = true;
+    if (item.kind == LiveItem::Kind::fragment_end) cluster_open_ = false;
+}
+
+bool LiveViewer::push(const LiveItem& item, bool& skipped) {
+    std::lock_guard lock(mutex_);
+    const bool fits = bytes_ + item.bytes() <= max_bytes_;
+    const bool resume_point = item.kind == LiveItem::Kind::fragment_begin ||
+                              (item.kind == LiveItem::Kind::frame && item.key && cluster_open_);
+    if (skipping_ && !(resume_point && fits)) {
+        if (item.kind == LiveItem::Kind::frame) {
+            skipped = true;
+            ++skipped_;
+        }
+        if (item.kind == LiveItem::Kind::fragment_begin) cluster_open_ = false;
+        // The closing tags of a fragment whose start went out are tiny and keep the output well formed.
+        if (item.kind == LiveItem::Kind::fragment_end && cluster_open_) push_unbounded(item);
+        return false;
+    }
+    if (!fits && item.kind != LiveItem::Kind::fragment_end) {
+        skipping_ = true;
+        if (item.kind == LiveItem::Kind::frame) {
+            skipped = true;
+            ++skipped_;
+        }
+        if (item.kind == LiveItem::Kind::fragment_begin) cluster_open_ = false;
+        return false;
+    }
+    skipping_ = false;
+    const bool was_empty = queue_.empty();
+    push_unbounded(item);
+    return was_empty;
+}
+
+std::shared_ptr<LiveViewer> LiveHub::join(std::function<void()> notify) {
+    std::shared_ptr<LiveViewer> viewer(new LiveViewer(options_.viewer_queue_bytes, std::move(notify)));
+    if (in_fragment_ && !suppressed_) {
+        if (gop_complete_) {
+            for (const auto& item : gop_)
+                viewer->push_unbounded(item);
+        } else {
+            viewer->skipping_ = true;  // the current fragment's start is gone: wait for the next one
+        }
+    }
+    viewers_.erase(
+        std::remove_if(viewers_.begin(), viewers_.end(), [](const auto& w) { return w.expired(); }),
+        viewers_.end());
+    viewers_.push_back(viewer);
+    return viewer;
+}
+
+std::shared_ptr<LiveViewer> LiveHub::join_now(std::function<void()> notify) {
+    std::shared_ptr<LiveViewer> viewer;
+    bool has_items = false;
+    {
+        std::lock_guard lock(mutex_);
+        viewer = join(notify);
+        has_items = !viewer->queue_.empty();  // no publisher can reach it before the lock is released
+    }
+    if (has_items && notify) notify();
+    return viewer;
+}
+
+std::shared_ptr<LiveViewer> LiveHub::join_after(storage::FragmentNumber after, std::function<void()> notify) {
+    std::shared_ptr<LiveViewer> viewer;
+    bool has_items = false;
+    {
+        std::lock_guard lock(mutex_);
+        if (last_completed_ > after) return nullptr;
+        viewer = join(notify);
+        has_items = !viewer->queue_.empty();
+    }
+    if (has_items && notify) notify();
+    return viewer;
+}
+
+std::size_t LiveHub::viewers() const {
+    std::lock_guard lock(mutex_);
+    return static_cast<std::size_t>(
+        std::count_if(viewers_.begin(), viewers_.end(), [](const auto& w) { return !w.expired(); }));
+}
+
+void LiveHub::publish(LiveItem item) {
+    std::vector<std::shared_ptr<LiveViewer>> targets;
+    {
+        std::lock_guard lock(mutex_);
+        if (item.kind == LiveItem::Kind::fragment_begin) {
+            gop_.clear();
+            gop_bytes_ = 0;
+            gop_complete_ = true;
+        }
+        if (item.kind != LiveItem::Kind::fragment_end && gop_complete_) {
+            gop_bytes_ += item.bytes();
+            if (gop_bytes_ > options_.gop_cache_bytes) {
+                gop_.clear();
+                gop_complete_ = false;
+            } else {
+                gop_.push_back(item);
+            }
+        }
+        targets.reserve(viewers_.size());
+        for (const auto& weak : viewers_)
+            if (auto viewer = weak.lock()) targets.push_back(std::move(viewer));
+    }
+    for (const auto& viewer : targets) {
+        bool skipped = false;
+        if (viewer->push(item, skipped) && viewer->notify_) viewer->notify_();
+        if (skipped) frames_skipped_.fetch_add(1, std::memory_order_relaxed);
+    }
+}
+
+void LiveHub::on_live_fragment_begin(const LiveFragmentStart& start) {
+    std::lock_guard publishing(publish_mutex_);
+    {
+        std::lock_guard lock(mutex_);
+        in_fragment_ = true;
+        suppressed_ = last_published_ && start.producer_timestamp <= *last_published_;
+        if (suppressed_) return;
+        last_published_ = start.producer_timestamp;
+        current_ = std::make_shared<const LiveFragmentStart>(start);
+    }
+    LiveItem item;
+    item.kind = LiveItem::Kind::fragment_begin;
+    item.start = current_;
+    publish(std::move(item));
+}
+
+void LiveHub::on_live_frame(const media::Frame& frame) {
+    std::lock_guard publishing(publish_mutex_);
+    if (suppressed_ || !current_) return;
+    auto block = std::make_shared<std::vector<std::uint8_t>>();
+    block->reserve(frame.payload.size() + 16);
+    if (media::mkv::write_simple_block(frame.track, frame.relative_timecode, frame.key, frame.payload,
+                                       *block)) {
+        return;  // the reader already checked it fits int16; nothing sensible to publish otherwise
+    }
+    LiveItem item;
+    item.kind = LiveItem::Kind::frame;
+    item.start = current_;
+    item.block = std::move(block);
+    item.key = frame.key;
+    frames_published_.fetch_add(1, std::memory_order_relaxed);
+    publish(std::move(item));
+}
+
+void LiveHub::on_live_fragment_end(const std::string& fragment_number) {
+    std::lock_guard publishing(publish_mutex_);
+    bool suppressed = false;
+    {
+        std::lock_guard lock(mutex_);
+        in_fragment_ = false;
+        if (auto number = storage::parse_fragment_number(fragment_number))
+            last_completed_ = std::max(last_completed_, *number);
+        suppressed = suppressed_;
+        suppressed_ = false;
+        gop_.clear();
+        gop_bytes_ = 0;
+        gop_complete_ = false;
+    }
+    if (suppressed || !current_) return;
+    LiveItem item;
+    item.kind = LiveItem::Kind::fragment_end;
+    item.start = current_;
+    item.fragment_number = fragment_number;
+    publish(std::move(item));
+    current_.reset();
+}
+
+std::shared_ptr<LiveHub> LiveHubRegistry::hub(const std::string& stream) {
+    std::lock_guard lock(mutex_);
+    auto& hub = hubs_[stream];
+    if (!hub) hub = std::make_shared<LiveHub>(options_);
+    return hub;
+}
+
+void LiveHubRegistry::remove(const std::string& stream) {
+    std::lock_guard lock(mutex_);
+    hubs_.erase(stream);
+}
+
+}  // namespace kinema::server

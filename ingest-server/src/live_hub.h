@@ -1,0 +1,133 @@
+// Live fan-out, one hub per stream. The producer's session (through LiveSink) hands each frame over as it is
+// parsed; the hub serialises it once, as a SimpleBlock in a shared_ptr<const Bytes>, and queues that same
+// pointer to every viewer. It keeps the current fragment (GOP) so a viewer joining with NOW starts at its key
+// frame at once.
+//
+// Viewer queues are bounded by bytes. A viewer whose queue is full skips: frames are dropped (and counted)
+// until the next point it can resume cleanly, the start of a fragment or a key frame inside a fragment whose
+// start it received. Pushing never waits for a viewer: it takes the viewer's own short lock and calls its
+// notify function, which should post to the viewer's strand. The viewer list is taken under the hub's lock
+// and the pushes happen outside it. The hub holds viewers by weak_ptr: a viewer leaves when its owner drops
+// it.
+//
+// Replays: a fragment whose producer timestamp is not after the last one published is a reconnecting
+// producer resending what viewers already saw; it is stored (or de-duplicated) but not published again.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <kinema/storage/fragment_store.h>
+
+#include "live_sink.h"
+
+namespace kinema::server {
+
+using SharedBytes = std::shared_ptr<const std::vector<std::uint8_t>>;
+
+struct LiveItem {
+    enum class Kind { fragment_begin, frame, fragment_end };
+    Kind kind = Kind::frame;
+    std::shared_ptr<const LiveFragmentStart> start;  // the fragment it belongs to (every kind)
+    SharedBytes block;                               // frame: the SimpleBlock element
+    bool key = false;                                // frame: a key frame
+    std::string fragment_number;                     // fragment_end: "" when the fragment was dropped
+
+    std::size_t bytes() const noexcept { return block ? block->size() : 64; }
+};
+
+class LiveViewer {
+public:
+    // Everything queued, in order (moved out). From the viewer's strand.
+    std::vector<LiveItem> take();
+    std::uint64_t frames_skipped() const;
+    std::size_t queued_bytes() const;
+
+private:
+    friend class LiveHub;
+    LiveViewer(std::size_t max_bytes, std::function<void()> notify)
+        : max_bytes_(max_bytes), notify_(std::move(notify)) {}
+    // Queues `item` under the skip policy; returns true when the viewer must be notified (its queue was
+    // empty). `skipped` counts a frame dropped here.
+    bool push(const LiveItem& item, bool& skipped);
+    void push_unbounded(const LiveItem& item);
+
+    mutable std::mutex mutex_;
+    std::deque<LiveItem> queue_;
+    std::size_t bytes_ = 0;
+    std::size_t max_bytes_;
+    bool skipping_ = false;
+    bool cluster_open_ = false;  // the current fragment's start was queued
+    std::uint64_t skipped_ = 0;
+    std::function<void()> notify_;
+};
+
+struct LiveHubOptions {
+    std::size_t viewer_queue_bytes = 8u << 20;  // per viewer
+    std::size_t gop_cache_bytes = 64u << 20;    // the current fragment kept for joiners
+};
+
+class LiveHub final : public LiveSink {
+public:
+    explicit LiveHub(LiveHubOptions options = {}) : options_(options) {}
+
+    // NOW: the current fragment from its start (its key frame), then everything that follows.
+    std::shared_ptr<LiveViewer> join_now(std::function<void()> notify);
+    // Hand-over from the archive: joins at the fragment after `after` when that is the one in progress (or
+    // the next to begin). nullptr while fragments after `after` have completed but are not yet readable from
+    // the store: read them from the archive first, then try again.
+    std::shared_ptr<LiveViewer> join_after(storage::FragmentNumber after, std::function<void()> notify);
+
+    std::size_t viewers() const;
+    std::uint64_t frames_skipped() const noexcept { return frames_skipped_.load(); }
+    std::uint64_t frames_published() const noexcept { return frames_published_.load(); }
+
+    // LiveSink, from the producer's session.
+    void on_live_fragment_begin(const LiveFragmentStart& start) override;
+    void on_live_frame(const media::Frame& frame) override;
+    void on_live_fragment_end(const std::string& fragment_number) override;
+
+private:
+    std::shared_ptr<LiveViewer> join(std::function<void()> notify);  // caller holds mutex_
+    void publish(LiveItem item);
+
+    LiveHubOptions options_;
+    std::mutex publish_mutex_;  // one producer publishes at a time, in order
+
+    mutable std::mutex mutex_;  // below
+    std::vector<std::weak_ptr<LiveViewer>> viewers_;
+    std::vector<LiveItem> gop_;  // the fragment in progress, from its start
+    std::size_t gop_bytes_ = 0;
+    bool gop_complete_ = false;  // gop_ holds the fragment from its start
+    bool in_fragment_ = false;
+    bool suppressed_ = false;  // the fragment in progress is a replay
+    std::shared_ptr<const LiveFragmentStart> current_;
+    std::optional<media::Timestamp> last_published_;
+    storage::FragmentNumber last_completed_ = 0;
+
+    std::atomic<std::uint64_t> frames_skipped_{0};
+    std::atomic<std::uint64_t> frames_published_{0};
+};
+
+// The hubs of a server, by stream key; a hub is created on first use and lives as long as the registry.
+class LiveHubRegistry {
+public:
+    explicit LiveHubRegistry(LiveHubOptions options = {}) : options_(options) {}
+    std::shared_ptr<LiveHub> hub(const std::string& stream);
+    void remove(const std::string& stream);
+
+private:
+    LiveHubOptions options_;
+    std::mutex mutex_;
+    std::map<std::string, std::shared_ptr<LiveHub>> hubs_;
+};
+
+}  // namespace kinema::server

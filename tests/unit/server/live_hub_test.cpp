@@ -1,0 +1,178 @@
+#include "live_hub.h"
+
+#include <gtest/gtest.h>
+
+#include <kinema/media/mkv_reader.h>
+
+#include "get_media_output.h"
+#include "mkv_fixture.h"
+#include "put_media_session.h"
+#include "store_fixture.h"
+
+namespace kinema::server {
+namespace {
+
+using media::Timestamp;
+
+LiveFragmentStart start_at(std::int64_t ms) {
+    LiveFragmentStart start;
+    start.stream_header = std::make_shared<const std::vector<std::uint8_t>>(test::make_stream({}).header);
+    start.producer_timestamp = Timestamp::from_milliseconds(ms);
+    start.server_timestamp = Timestamp::from_milliseconds(ms);
+    start.cluster_timecode = ms;
+    return start;
+}
+
+void send_frame(LiveHub& hub, std::int16_t relative, bool key, std::size_t size = 100) {
+    auto payload = test::payload_for(relative, 0, size);
+    media::Frame frame;
+    frame.track = 1;
+    frame.relative_timecode = relative;
+    frame.key = key;
+    frame.payload = payload;
+    hub.on_live_frame(frame);
+}
+
+// "B" fragment begin, "K"/"f" key/delta frame with its relative timecode, "E" end.
+std::string describe(const std::vector<LiveItem>& items) {
+    std::string text;
+    for (const auto& item : items) {
+        switch (item.kind) {
+            case LiveItem::Kind::fragment_begin:
+                text += "B" + std::to_string(item.start->cluster_timecode) + " ";
+                break;
+            case LiveItem::Kind::frame:
+                text += item.key ? "K " : "f ";
+                break;
+            case LiveItem::Kind::fragment_end:
+                text += item.fragment_number.empty() ? "X " : "E ";
+                break;
+        }
+    }
+    return text;
+}
+
+TEST(LiveHub, ViewerJoiningNowStartsAtTheCurrentFragmentsKeyFrame) {
+    LiveHub hub;
+    hub.on_live_fragment_begin(start_at(1000));
+    send_frame(hub, 0, true);
+    send_frame(hub, 40, false);
+    int notified = 0;
+    auto viewer = hub.join_now([&] { ++notified; });
+    EXPECT_EQ(notified, 1);
+    EXPECT_EQ(describe(viewer->take()), "B1000 K f ");
+    send_frame(hub, 80, false);
+    hub.on_live_fragment_end("00000000000000000005");
+    hub.on_live_fragment_begin(start_at(2000));
+    send_frame(hub, 0, true);
+    EXPECT_EQ(describe(viewer->take()), "f E B2000 K ");
+    EXPECT_EQ(hub.viewers(), 1u);
+    viewer.reset();
+    EXPECT_EQ(hub.viewers(), 0u);
+}
+
+TEST(LiveHub, EachFrameIsSerialisedOnceAndShared) {
+    LiveHub hub;
+    auto a = hub.join_now({});
+    auto b = hub.join_now({});
+    hub.on_live_fragment_begin(start_at(0));
+    send_frame(hub, 0, true);
+    auto items_a = a->take();
+    auto items_b = b->take();
+    ASSERT_EQ(items_a.size(), 2u);
+    ASSERT_EQ(items_b.size(), 2u);
+    EXPECT_EQ(items_a[1].block.get(), items_b[1].block.get());
+    EXPECT_EQ(hub.frames_published(), 1u);
+}
+
+TEST(LiveHub, SlowViewerSkipsToTheNextFragmentWithoutHoldingBackOthers) {
+    LiveHubOptions options;
+    options.viewer_queue_bytes = 1000;
+    LiveHub hub(options);
+    auto slow = hub.join_now({});
+    auto fast = hub.join_now({});
+    std::string fast_seen;
+    for (int fragment = 0; fragment < 3; ++fragment) {
+        // The fast viewer reads after every frame; the slow one does not read at all.
+        hub.on_live_fragment_begin(start_at(1000 * fragment));
+        for (int f = 0; f < 10; ++f) {
+            send_frame(hub, static_cast<std::int16_t>(40 * f), f == 0, 200);
+            fast_seen += describe(fast->take());
+        }
+        hub.on_live_fragment_end(std::to_string(fragment + 1));
+        fast_seen += describe(fast->take());
+        if (fragment == 1) {
+            // The slow viewer has been stuck since fragment 0; now it reads.
+            EXPECT_EQ(describe(slow->take()), "B0 K f f f E ");
+        }
+    }
+    EXPECT_EQ(fast_seen, "B0 K f f f f f f f f f E B1000 K f f f f f f f f f E B2000 K f f f f f f f f f E ");
+    EXPECT_EQ(fast->frames_skipped(), 0u);
+    // It resumed at the next fragment start, with the frames that fitted, and that fragment's closing tags.
+    EXPECT_EQ(describe(slow->take()), "B2000 K f f f E ");
+    EXPECT_EQ(slow->frames_skipped(), 6u + 10u + 6u);
+    EXPECT_EQ(hub.frames_skipped(), slow->frames_skipped());
+}
+
+TEST(LiveHub, JoinAfterWaitsUntilTheArchiveHasCaughtUp) {
+    LiveHub hub;
+    hub.on_live_fragment_begin(start_at(0));
+    send_frame(hub, 0, true);
+    hub.on_live_fragment_end("00000000000000000010");
+    hub.on_live_fragment_begin(start_at(1000));
+    send_frame(hub, 0, true);
+    // Fragment 10 completed but the archive reader has only sent up to 9: it must read 10 from the store.
+    EXPECT_EQ(hub.join_after(9, {}), nullptr);
+    auto viewer = hub.join_after(10, {});
+    ASSERT_NE(viewer, nullptr);
+    EXPECT_EQ(describe(viewer->take()), "B1000 K ");
+}
+
+TEST(LiveHub, ReplayedFragmentsAreNotPublishedAgain) {
+    LiveHub hub;
+    auto viewer = hub.join_now({});
+    hub.on_live_fragment_begin(start_at(1000));
+    send_frame(hub, 0, true);
+    hub.on_live_fragment_end("1");
+    hub.on_live_fragment_begin(start_at(1000));  // the reconnecting producer resends it
+    send_frame(hub, 0, true);
+    hub.on_live_fragment_end("1");
+    hub.on_live_fragment_begin(start_at(2000));
+    send_frame(hub, 0, true);
+    EXPECT_EQ(describe(viewer->take()), "B1000 K E B2000 K ");
+}
+
+class LiveHubIngestTest : public test::StoreFixture {};
+
+TEST_F(LiveHubIngestTest, ViewerOutputOfAPutMediaSessionIsPlayableMkvBeforeFragmentsComplete) {
+    auto hub = std::make_shared<LiveHub>();
+    auto viewer = hub->join_now({});
+    auto stream = test::make_stream({{1000, 5}, {2000, 5}});
+    PutMediaOptions options;
+    options.stream = "cam1";
+    PutMediaSession session(*store_, options, {}, hub);
+    // Everything but the second fragment's end: its frames are out already.
+    session.feed(stream.bytes);
+    GetMediaWriter writer(OutputMode::continuous);
+    test::Bytes out;
+    for (const auto& item : viewer->take()) {
+        if (item.kind == LiveItem::Kind::fragment_begin) writer.write_live_fragment_begin(*item.start, out);
+        if (item.kind == LiveItem::Kind::frame) out.insert(out.end(), item.block->begin(), item.block->end());
+        if (item.kind == LiveItem::Kind::fragment_end) {
+            writer.write_live_fragment_end(item.fragment_number, item.start->server_timestamp,
+                                           Timestamp::now(), out);
+        }
+    }
+    struct Count : media::MkvReaderHandler {
+        void on_frame(const media::Frame& frame) override { pts.push_back(frame.pts.milliseconds()); }
+        std::vector<std::int64_t> pts;
+    } count;
+    media::MkvReader reader(count);
+    ASSERT_FALSE(reader.feed(out));
+    ASSERT_FALSE(reader.finish());
+    EXPECT_EQ(count.pts,
+              (std::vector<std::int64_t>{1000, 1040, 1080, 1120, 1160, 2000, 2040, 2080, 2120, 2160}));
+}
+
+}  // namespace
+}  // namespace kinema::server
