@@ -1,0 +1,281 @@
+// kinema-bench-storage: figures of the fragment log, each next to a baseline from the same run.
+// Prints one `name: value` line per figure (issue 3). Never fails on time.
+//
+//   kinema-bench-storage [data-dir]   (default: a fresh directory under $TMPDIR; removed afterwards)
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <filesystem>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "kinema/storage/fragment_store.h"
+
+namespace fs = std::filesystem;
+using namespace kinema::storage;
+using Clock = std::chrono::steady_clock;
+using kinema::media::Timestamp;
+
+namespace {
+
+constexpr std::size_t kFragmentBytes = 256 * 1024;
+constexpr std::size_t kThroughputBytes = 256ull << 20;  // per throughput run
+constexpr std::size_t kIndexFragments = 1'000'000;
+
+double seconds_since(Clock::time_point t) {
+    return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+std::vector<std::uint8_t> payload(std::size_t size, std::uint64_t seed) {
+    std::vector<std::uint8_t> bytes(size);
+    std::mt19937_64 rng(seed);
+    for (std::size_t i = 0; i + 8 <= size; i += 8) {
+        const auto v = rng();
+        std::copy_n(reinterpret_cast<const std::uint8_t*>(&v), 8, bytes.data() + i);
+    }
+    return bytes;
+}
+
+FragmentMetadata meta_at(std::int64_t ms) {
+    FragmentMetadata m;
+    m.producer_timestamp = Timestamp::from_milliseconds(ms);
+    m.server_timestamp = Timestamp::from_milliseconds(ms);
+    m.duration = std::chrono::milliseconds(1000);
+    m.frame_count = 30;
+    m.track_numbers = {1};
+    m.key_frame_offsets = {0};
+    return m;
+}
+
+StoreOptions bench_options() {
+    StoreOptions o;
+    o.retention_sweep_interval = std::chrono::milliseconds(0);
+    return o;
+}
+
+// Sequential write + fdatasync of the same bytes to the same file system: the disk's own speed. One sync
+// per 64 MiB (a segment) and at the end.
+double raw_write_mbps(const fs::path& dir, const std::vector<std::uint8_t>& bytes) {
+    const auto path = dir / "raw.bin";
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return 0;
+    const auto start = Clock::now();
+    std::size_t written = 0;
+    while (written < kThroughputBytes) {
+        if (::write(fd, bytes.data(), bytes.size()) != static_cast<ssize_t>(bytes.size())) break;
+        written += bytes.size();
+        if (written % (64u << 20) == 0) ::fdatasync(fd);
+    }
+    ::fdatasync(fd);
+    const double mbps = static_cast<double>(written) / 1e6 / seconds_since(start);
+    ::close(fd);
+    fs::remove(path);
+    return mbps;
+}
+
+// Appends kThroughputBytes of 256 KiB fragments spread over `streams` streams from as many threads, and
+// waits until the last commit: MB/s of durable data.
+double append_mbps(const fs::path& dir, int streams, const std::vector<std::uint8_t>& bytes) {
+    const auto data_dir = dir / ("append-" + std::to_string(streams));
+    double mbps = 0;
+    {
+        auto store = FragmentStore::open(data_dir, bench_options());
+        for (int s = 0; s < streams; ++s)
+            store->open_stream("s" + std::to_string(s), 24);
+        const std::size_t total = kThroughputBytes / bytes.size();
+        std::atomic<std::size_t> committed{0};
+        std::mutex mutex;
+        std::condition_variable done;
+        const auto start = Clock::now();
+        std::vector<std::thread> threads;
+        for (int s = 0; s < streams; ++s) {
+            threads.emplace_back([&, s] {
+                const std::string name = "s" + std::to_string(s);
+                for (std::size_t i = static_cast<std::size_t>(s); i < total;
+                     i += static_cast<std::size_t>(streams)) {
+                    FragmentNumber n = 0;
+                    store->append(name, bytes, meta_at(static_cast<std::int64_t>(i)), n,
+                                  [&](FragmentNumber, std::error_code) {
+                                      if (++committed == total) {
+                                          std::lock_guard lock(mutex);
+                                          done.notify_all();
+                                      }
+                                  });
+                }
+            });
+        }
+        for (auto& t : threads)
+            t.join();
+        std::unique_lock lock(mutex);
+        done.wait(lock, [&] { return committed.load() == total; });
+        mbps = static_cast<double>(total * bytes.size()) / 1e6 / seconds_since(start);
+    }
+    fs::remove_all(data_dir);
+    return mbps;
+}
+
+// 100 streams, each appending one 256 KiB fragment per second at its own phase: commit latency and syncs.
+void commit_latency(const fs::path& dir, const std::vector<std::uint8_t>& bytes) {
+    const auto data_dir = dir / "latency";
+    constexpr int kStreams = 100;
+    constexpr int kSeconds = 5;
+    std::vector<double> latencies_ms;
+    double fsyncs_per_fragment = 0;
+    {
+        auto store = FragmentStore::open(data_dir, bench_options());
+        for (int s = 0; s < kStreams; ++s)
+            store->open_stream("s" + std::to_string(s), 24);
+        std::mutex mutex;
+        const auto syncs_before = store->stats().syncs;
+        const auto start = Clock::now();
+        std::vector<std::thread> threads;
+        for (int s = 0; s < kStreams; ++s) {
+            threads.emplace_back([&, s] {
+                const std::string name = "s" + std::to_string(s);
+                const auto phase = std::chrono::milliseconds((s * 7919) % 1000);
+                for (int i = 0; i < kSeconds; ++i) {
+                    std::this_thread::sleep_until(start + phase + std::chrono::seconds(i));
+                    const auto appended = Clock::now();
+                    FragmentNumber n = 0;
+                    store->append(
+                        name, bytes, meta_at(i * 1000), n, [&, appended](FragmentNumber, std::error_code) {
+                            const double ms =
+                                std::chrono::duration<double, std::milli>(Clock::now() - appended).count();
+                            std::lock_guard lock(mutex);
+                            latencies_ms.push_back(ms);
+                        });
+                }
+            });
+        }
+        for (auto& t : threads)
+            t.join();
+        store->flush();
+        fsyncs_per_fragment = static_cast<double>(store->stats().syncs - syncs_before) /
+                              static_cast<double>(kStreams * kSeconds);
+    }
+    fs::remove_all(data_dir);
+    std::sort(latencies_ms.begin(), latencies_ms.end());
+    const auto pct = [&](double p) {
+        return latencies_ms.empty() ? 0.0
+                                    : latencies_ms[static_cast<std::size_t>(p * (latencies_ms.size() - 1))];
+    };
+    std::printf("commit_p50_ms: %.2f\ncommit_p99_ms: %.2f\nfsyncs_per_fragment: %.3f\n", pct(0.50), pct(0.99),
+                fsyncs_per_fragment);
+}
+
+// A 1,000,000-fragment stream (tiny fragments: the index, not the data, is what is measured).
+void index_figures(const fs::path& dir) {
+    const auto data_dir = dir / "index";
+    const std::vector<std::uint8_t> tiny(32, 0x5A);
+    {
+        StoreOptions o = bench_options();
+        o.commit_max_wait = std::chrono::microseconds(0);
+        auto store = FragmentStore::open(data_dir, o);
+        store->open_stream("big", 24);
+        const auto start = Clock::now();
+        for (std::size_t i = 0; i < kIndexFragments; ++i) {
+            FragmentNumber n = 0;
+            store->append("big", tiny, meta_at(static_cast<std::int64_t>(i) * 1000), n);
+        }
+        store->flush();
+        std::printf("build_1m_fragments_s: %.2f\n", seconds_since(start));
+    }
+    auto store = FragmentStore::open(data_dir, bench_options());
+    auto start = Clock::now();
+    store->open_stream("big", 24);
+    std::printf("open_ms: %.1f\n", seconds_since(start) * 1000);
+
+    std::mt19937_64 rng(7);
+    std::vector<double> lookups_us;
+    lookups_us.reserve(100'000);
+    std::size_t found = 0;
+    for (int i = 0; i < 100'000; ++i) {
+        const auto at =
+            Timestamp::from_milliseconds(static_cast<std::int64_t>(rng() % (kIndexFragments * 1000)));
+        const auto t0 = Clock::now();
+        FragmentInfo info;
+        found += !store->find_at_or_after("big", TimestampKind::producer, at, info);
+        lookups_us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+    }
+    std::nth_element(lookups_us.begin(), lookups_us.begin() + lookups_us.size() / 2, lookups_us.end());
+    std::printf("lookup_us_median: %.2f\n", lookups_us[lookups_us.size() / 2]);
+    if (found != lookups_us.size()) std::printf("lookup_misses: %zu\n", lookups_us.size() - found);
+    store.reset();
+
+    // Index files lost: the 1M-record rebuild from the data files (the rare, slow path).
+    for (const auto& e : fs::directory_iterator(data_dir / "streams" / "big")) {
+        if (e.path().extension() == ".idx") fs::remove(e.path());
+    }
+    store = FragmentStore::open(data_dir, bench_options());
+    start = Clock::now();
+    store->open_stream("big", 24);
+    std::printf("rebuild_index_1m_ms: %.1f\n", seconds_since(start) * 1000);
+    store.reset();
+    fs::remove_all(data_dir);
+}
+
+// A child appends 256 KiB fragments to 10 streams and is killed; the time to open them all again.
+void recovery_figure(const fs::path& dir, const std::vector<std::uint8_t>& bytes) {
+    const auto data_dir = dir / "crash";
+    fs::create_directories(data_dir);
+    const pid_t child = ::fork();
+    if (child == 0) {
+        auto store = FragmentStore::open(data_dir, bench_options());
+        for (int s = 0; s < 10; ++s)
+            store->open_stream("s" + std::to_string(s), 24);
+        for (std::int64_t i = 0;; ++i) {
+            FragmentNumber n = 0;
+            store->append("s" + std::to_string(i % 10), bytes, meta_at(i), n);
+        }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(700));  // let it write, then crash it mid-flight
+    ::kill(child, SIGKILL);
+    ::waitpid(child, nullptr, 0);
+    auto store = FragmentStore::open(data_dir, bench_options());
+    const auto start = Clock::now();
+    for (int s = 0; s < 10; ++s)
+        store->open_stream("s" + std::to_string(s), 24);
+    std::printf("recovery_ms: %.1f\n", seconds_since(start) * 1000);
+    store.reset();
+    fs::remove_all(data_dir);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    fs::path dir;
+    bool remove_dir = false;
+    if (argc > 1) {
+        dir = argv[1];
+        fs::create_directories(dir);
+    } else {
+        std::string pattern = (fs::temp_directory_path() / "kinema-bench-storage-XXXXXX").string();
+        dir = ::mkdtemp(pattern.data());
+        remove_dir = true;
+    }
+    std::printf("data_dir: %s\n", dir.c_str());
+    const auto bytes = payload(kFragmentBytes, 1);
+
+    const double raw = raw_write_mbps(dir, bytes);
+    const double one = append_mbps(dir, 1, bytes);
+    const double hundred = append_mbps(dir, 100, bytes);
+    std::printf("append_mbps_1: %.1f\nappend_mbps_100: %.1f\nraw_write_mbps: %.1f\nappend_vs_raw: %.2f\n",
+                one, hundred, raw, raw > 0 ? hundred / raw : 0.0);
+    std::fflush(stdout);
+    commit_latency(dir, bytes);
+    std::fflush(stdout);
+    index_figures(dir);
+    std::fflush(stdout);
+    recovery_figure(dir, bytes);
+    if (remove_dir) fs::remove_all(dir);
+    return 0;
+}
