@@ -179,6 +179,24 @@ inline void write_tags(Bytes& out, const std::vector<std::pair<std::string, std:
     ebml::close_master(m, out);
 }
 
+// EBML header, unknown-size Segment, Info and Tracks (one video track, number 1).
+inline Bytes stream_head() {
+    Bytes out;
+    write_ebml_header(out);
+    ebml::open_unknown_size_master(ids::kSegment, out);
+    write_info(out);
+    write_tracks(out, {TrackSpec{}});
+    return out;
+}
+
+// stream_head() and an unknown-size Cluster with its Timecode.
+inline Bytes cluster_head(std::uint64_t timecode = 0) {
+    Bytes out = stream_head();
+    ebml::open_unknown_size_master(ids::kCluster, out);
+    ebml::write_uint(ids::kTimecode, timecode, out);
+    return out;
+}
+
 // What a KVS producer sends: unknown-size Segment and Clusters, SimpleBlocks, Tags between clusters.
 // Three clusters of three frames 33 ms apart, the first of each a key frame; payloads of 20..600 bytes.
 inline Bytes kvs_stream() {
