@@ -107,6 +107,9 @@ struct MkvReader::Impl final : ebml::EbmlHandler {
     std::uint64_t segment_offset_ = 0;  // what on_segment reports: its EBML header's offset
     bool have_info_ = false;
     bool have_tracks_ = false;
+    // Key frames a fragment counts: those of its video tracks when it has any (audio frames are all key
+    // frames, and a live joiner or an HLS segment must start at a video key frame), else of every track.
+    bool video_keys_only_ = false;
     bool announced_ = false;
 
     // Cluster
@@ -358,6 +361,7 @@ ParseError MkvReader::Impl::emit_block(const ElementHeader& block_element, std::
     frame.element_offset = frame_offset;
 
     const auto track_index = static_cast<std::size_t>(track - headers_.header().tracks.data());
+    const bool counts_as_key = frame.key && (!video_keys_only_ || track->type == TrackType::video);
     const auto step = static_cast<std::int64_t>(std::min<std::uint64_t>(
         track->default_duration_ns, static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())));
     std::size_t position = 0;
@@ -379,13 +383,13 @@ ParseError MkvReader::Impl::emit_block(const ElementHeader& block_element, std::
         timing.last_pts = pts;
         max_pts_ = std::max(max_pts_, pts);
         if (fragment_.frames != std::numeric_limits<std::uint32_t>::max()) ++fragment_.frames;
-        if (frame.key && fragment_.key_frames != std::numeric_limits<std::uint32_t>::max())
+        if (counts_as_key && fragment_.key_frames != std::numeric_limits<std::uint32_t>::max())
             ++fragment_.key_frames;
         out_.on_frame(frame);
     }
     last_track_index_ = track_index;
     last_frame_duration_ = frame.duration_ns;
-    if (frame.key) {
+    if (counts_as_key) {
         const std::uint64_t relative = frame_offset - fragment_.offset;
         if (relative <= std::numeric_limits<std::uint32_t>::max() &&
             fragment_.key_frame_offsets.size() < kMaxKeyFrameOffsets) {
@@ -437,6 +441,9 @@ ParseError MkvReader::Impl::on_master_end(const ElementHeader& e) {
             return {};
         case id::kTracks:
             have_tracks_ = true;
+            video_keys_only_ = false;
+            for (const auto& t : headers_.header().tracks)
+                video_keys_only_ |= t.type == TrackType::video;
             if (have_info_) announce_segment();
             return {};
         case id::kCluster:

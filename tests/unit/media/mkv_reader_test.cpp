@@ -154,8 +154,10 @@ TEST(MkvReader, ReadsBlockGroupsAndLacedAudioAsMkvmergeWritesThem) {
     ASSERT_EQ(r.fragments.size(), 1u);
     const auto& f = r.fragments[0];
     EXPECT_EQ(f.frames, 12u);
-    EXPECT_EQ(f.key_frames, 10u);
-    EXPECT_EQ(f.key_frame_offsets.size(), 4u);  // blocks, not laced frames
+    // Audio frames are all key frames, yet only video key frames count: the first BlockGroup.
+    EXPECT_EQ(f.key_frames, 1u);
+    EXPECT_EQ(f.key_frame_offsets,
+              std::vector<std::uint32_t>{static_cast<std::uint32_t>(r.frames[0].element_offset - f.offset)});
     // From 5000 ms to the latest frame (5150 ms + one AAC frame), plus the last block's BlockDuration.
     EXPECT_EQ(f.duration.count(), ms(150) + aac + ms(40));
 }
@@ -370,6 +372,23 @@ TEST(MkvReader, AudioTracksGetTheMatroskaDefaults) {
     EXPECT_EQ(track.sampling_frequency, 8000.0);
     EXPECT_EQ(track.channels, 1u);
     EXPECT_EQ(run.rec.segments[0].timecode_scale_ns, 1'000'000u);
+}
+
+TEST(MkvReader, AudioOnlyFragmentsCountAudioKeyFrames) {
+    Bytes in;
+    write_ebml_header(in);
+    ebml::open_unknown_size_master(ids::kSegment, in);
+    write_info(in);
+    write_tracks(in, {TrackSpec{.number = 1, .type = TrackType::audio, .codec = "A_AAC"}});
+    ebml::open_unknown_size_master(ids::kCluster, in);
+    ebml::write_uint(ids::kTimecode, 0, in);
+    for (int i = 0; i < 3; ++i)
+        write_simple_block(in, 1, static_cast<std::int16_t>(21 * i), true, payload(9, 0));
+    auto run = read(in);
+    ASSERT_FALSE(run.error) << run.error.message();
+    ASSERT_EQ(run.rec.fragments.size(), 1u);
+    EXPECT_EQ(run.rec.fragments[0].key_frames, 3u);
+    EXPECT_EQ(run.rec.fragments[0].key_frame_offsets.size(), 3u);
 }
 
 }  // namespace

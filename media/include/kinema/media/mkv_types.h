@@ -91,8 +91,10 @@ struct FragmentInfo {
     // interval (the block's duration, the track's DefaultDuration, or the previous frame interval).
     Duration duration{0};
     std::uint32_t frames = 0;  // blocks of every track (laced frames counted one by one)
+    // Key frames of the video tracks (of every track when there is no video track: audio frames are all
+    // key frames, and live joiners and HLS segments must start at a video key frame).
     std::uint32_t key_frames = 0;
-    // Byte offsets of key-frame blocks relative to `offset`, for live joiners and HLS.
+    // Byte offsets of those key-frame blocks relative to `offset`, for live joiners and HLS.
     std::vector<std::uint32_t> key_frame_offsets;
 };
 
