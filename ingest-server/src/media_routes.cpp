@@ -16,8 +16,6 @@ void add_media_placeholder_routes(Router& router) {
         {"GET", "/putMedia", "PutMedia", true},
         {"POST", "/getMedia", "GetMedia", false},
         {"GET", "/getMedia", "GetMedia", true},
-        {"POST", "/listFragments", "ListFragments", false},
-        {"POST", "/getMediaForFragmentList", "GetMediaForFragmentList", false},
     };
     for (const auto& entry : entries) {
         Route route;

@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "archived_media_routes.h"
 #include "control_plane.h"
 #include "http_session.h"
 #include "media_routes.h"
@@ -67,6 +68,7 @@ public:
         catalog_ = storage::Catalog::open(config_.data_dir, {config_.region, config_.account}, error);
         if (!catalog_) throw std::runtime_error(error.message);
         finish_interrupted_deletes();
+        store_ = storage::FragmentStore::open(config_.data_dir);
 
         ctx_ = std::make_shared<SessionContext>();
         ctx_->blocking = &blocking_;
@@ -132,6 +134,7 @@ public:
 
     ServerConfig config_;
     std::unique_ptr<storage::Catalog> catalog_;
+    std::unique_ptr<storage::FragmentStore> store_;
     asio::thread_pool blocking_;
     unsigned io_threads_count_;
     asio::io_context ioc_;
@@ -180,6 +183,7 @@ private:
         control.public_url = [this] { return public_url_; };
         control.max_json_depth = config_.max_json_depth;
         add_control_plane_routes(router, std::move(control));
+        add_archived_media_routes(router, {catalog_.get(), store_.get()});
         add_media_placeholder_routes(router);
     }
 
