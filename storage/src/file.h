@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <span>
 #include <system_error>
 
@@ -44,6 +45,22 @@ private:
     int fd_ = -1;
     std::filesystem::path path_;
     const WriteFault* fault_ = nullptr;
+};
+
+// A read-only shared mapping of the first `size` bytes of a file (the index files are read through it).
+class MappedFile {
+public:
+    static std::error_code map(const File& file, std::size_t size, std::shared_ptr<const MappedFile>& out);
+    ~MappedFile();
+    MappedFile(const MappedFile&) = delete;
+    MappedFile& operator=(const MappedFile&) = delete;
+    const std::uint8_t* data() const { return static_cast<const std::uint8_t*>(address_); }
+    std::size_t size() const { return size_; }
+
+private:
+    MappedFile(void* address, std::size_t size) : address_(address), size_(size) {}
+    void* address_;
+    std::size_t size_;
 };
 
 // fsync of a directory, so a created or deleted file name is durable.

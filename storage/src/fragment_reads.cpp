@@ -28,12 +28,13 @@ ScanResult scan(const TimeIndex& index, TimestampKind kind, std::int64_t start_n
             result.resume = index[i].number;
             break;
         }
-        const auto ts = index[i].timestamp(kind);
+        const IndexEntry entry = index[i];
+        const auto ts = entry.timestamp(kind);
         if (ts > end_ns) {
             if (ordered) break;
             continue;
         }
-        if (ts >= start_ns) result.matches.push_back(index[i]);
+        if (ts >= start_ns) result.matches.push_back(entry);
     }
     return result;
 }
@@ -99,10 +100,10 @@ std::error_code StreamLog::get_header(HeaderId id,
 std::error_code StreamLog::find_at_or_after(TimestampKind kind, std::int64_t at_ns,
                                             FragmentInfo& info) const {
     std::lock_guard lock(state_mutex_);
-    const IndexEntry* best = nullptr;
-    if (auto i = index_.first_at_or_after(kind, at_ns); i < index_.size()) best = &index_[i];
+    std::optional<IndexEntry> best;
+    if (auto i = index_.first_at_or_after(kind, at_ns); i < index_.size()) best = index_[i];
     if (auto w = window_index_.first_at_or_after(kind, at_ns); w < window_index_.size()) {
-        if (!best || window_index_[w].number < best->number) best = &window_index_[w];
+        if (!best || window_index_[w].number < best->number) best = window_index_[w];
     }
     if (!best) return Errc::fragment_not_found;
     info = best->info();
@@ -151,9 +152,10 @@ std::error_code StreamLog::list(TimestampKind kind, std::int64_t start_ns, std::
 
 std::error_code StreamLog::oldest(FragmentInfo& info) const {
     std::lock_guard lock(state_mutex_);
-    const IndexEntry* best = index_.empty() ? nullptr : &index_.front();
+    std::optional<IndexEntry> best;
+    if (!index_.empty()) best = index_.front();
     if (!window_index_.empty() && (!best || window_index_.front().number < best->number)) {
-        best = &window_index_.front();
+        best = window_index_.front();
     }
     if (!best) return Errc::fragment_not_found;
     info = best->info();
@@ -162,9 +164,11 @@ std::error_code StreamLog::oldest(FragmentInfo& info) const {
 
 std::error_code StreamLog::newest(FragmentInfo& info) const {
     std::lock_guard lock(state_mutex_);
-    const IndexEntry* best = index_.empty() ? nullptr : &index_.back();
-    if (!window_index_.empty() && (!best || window_index_.back().number > best->number))
-        best = &window_index_.back();
+    std::optional<IndexEntry> best;
+    if (!index_.empty()) best = index_.back();
+    if (!window_index_.empty() && (!best || window_index_.back().number > best->number)) {
+        best = window_index_.back();
+    }
     if (!best) return Errc::fragment_not_found;
     info = best->info();
     return {};
@@ -172,10 +176,10 @@ std::error_code StreamLog::newest(FragmentInfo& info) const {
 
 std::error_code StreamLog::next_after(FragmentNumber after, FragmentInfo& info) const {
     std::lock_guard lock(state_mutex_);
-    const IndexEntry* best = nullptr;
-    if (auto i = index_.upper_bound(after); i < index_.size()) best = &index_[i];
+    std::optional<IndexEntry> best;
+    if (auto i = index_.upper_bound(after); i < index_.size()) best = index_[i];
     if (auto w = window_index_.upper_bound(after); w < window_index_.size()) {
-        if (!best || window_index_[w].number < best->number) best = &window_index_[w];
+        if (!best || window_index_[w].number < best->number) best = window_index_[w];
     }
     if (!best) return Errc::fragment_not_found;
     info = best->info();

@@ -35,9 +35,11 @@ struct PendingCommit {
 
 class GroupCommitter {
 public:
-    // Up to this many files a round syncs them one by one (fdatasync); beyond, one syncfs() of the data
-    // directory's filesystem is cheaper than as many journal commits and device flushes.
-    static constexpr std::size_t kMaxSeparateSyncs = 4;
+    // A round that touches one file syncs it with fdatasync; a round that touches more (several streams, or
+    // a new segment's directory) makes one syncfs() of the data directory's file system instead: one journal
+    // commit and device flush for all of them rather than one each. (syncfs also flushes unrelated dirty
+    // data on that file system: give the data directory its own file system in production.)
+    static constexpr std::size_t kMaxSeparateSyncs = 1;
 
     GroupCommitter(const std::filesystem::path& root, std::chrono::microseconds max_wait);
     ~GroupCommitter();

@@ -1,6 +1,7 @@
 #include "recovery.h"
 
 #include <algorithm>
+#include <memory>
 
 #include "crc32c.h"
 #include "kinema/storage/error.h"
@@ -39,31 +40,52 @@ std::error_code load_headers(const std::filesystem::path& dir, const WriteFault*
     return {};
 }
 
-// Loads the valid prefix of a segment's index file: entries with good CRCs that chain record to record
+// Counts the valid prefix of a segment's index file: entries with good CRCs that chain record to record
 // from offset 0, with increasing numbers, inside the data file.
-std::size_t load_index_file(Segment& segment, std::uint64_t data_size, FragmentNumber after,
-                            std::uint64_t idx_size, std::vector<IndexEntry>& entries,
-                            std::uint64_t& indexed_end) {
-    std::vector<std::uint8_t> bytes(idx_size - idx_size % kIndexEntrySize);
+std::size_t validate_index(const std::uint8_t* bytes, std::size_t total, const Segment& segment,
+                           std::uint64_t data_size, FragmentNumber& last, std::uint64_t& indexed_end) {
     indexed_end = 0;
-    if (bytes.empty() || segment.index.read_at(0, bytes)) return 0;
-    FragmentNumber last = after;
-    std::size_t count = 0;
-    for (std::size_t at = 0; at < bytes.size(); at += kIndexEntrySize) {
+    for (std::size_t i = 0; i < total; ++i) {
         IndexEntry e;
-        if (decode_index_entry(bytes.data() + at, e)) break;
+        if (decode_index_entry(bytes + i * kIndexEntrySize, e)) return i;
         const std::uint64_t end = e.offset + e.record_len;
         if (e.offset != indexed_end || e.number <= last || e.number < segment.first_number ||
             end > data_size || e.record_len < kRecordHeaderSize + kMetaFixedSize) {
-            break;
+            return i;
         }
-        entries.push_back(e);
         last = e.number;
         indexed_end = end;
-        ++count;
     }
-    return count;
+    return total;
 }
+
+// Sequential reads through a window, so a scan of many small records costs few system calls.
+class ScanReader {
+public:
+    ScanReader(const File& file, std::uint64_t size) : file_(file), size_(size) {}
+    // Bytes [offset, offset + len) of the file, or nullptr if they cannot be read.
+    const std::uint8_t* get(std::uint64_t offset, std::size_t len) {
+        if (offset < start_ || offset + len > start_ + buffer_.size()) {
+            const std::uint64_t want = std::max<std::uint64_t>(len, kWindow);
+            const std::uint64_t n = std::min<std::uint64_t>(want, size_ - offset);
+            if (n < len) return nullptr;
+            buffer_.resize(n);
+            if (file_.read_at(offset, buffer_)) {
+                buffer_.clear();
+                return nullptr;
+            }
+            start_ = offset;
+        }
+        return buffer_.data() + (offset - start_);
+    }
+
+private:
+    static constexpr std::uint64_t kWindow = 1u << 20;
+    const File& file_;
+    std::uint64_t size_;
+    std::uint64_t start_ = 0;
+    std::vector<std::uint8_t> buffer_;
+};
 
 // Reads the records from `offset` to the end of the data file, appending an entry for each valid one;
 // returns the offset after the last valid record.
@@ -71,22 +93,22 @@ std::uint64_t scan_records(const Segment& segment, std::uint64_t offset, std::ui
                            std::uint32_t max_payload, FragmentNumber after,
                            std::vector<IndexEntry>& entries) {
     FragmentNumber last = after;
-    std::vector<std::uint8_t> buffer;
+    ScanReader reader(segment.data, data_size);
     while (data_size - offset >= kRecordHeaderSize) {
-        std::uint8_t head[kRecordHeaderSize];
+        const std::uint8_t* head = reader.get(offset, kRecordHeaderSize);
         RecordHeader header;
-        if (segment.data.read_at(offset, head) || decode_record_header(head, max_payload, header)) break;
+        if (!head || decode_record_header(std::span(head, kRecordHeaderSize), max_payload, header)) break;
         const std::uint64_t record_len =
             kRecordHeaderSize + std::uint64_t{header.meta_len} + header.payload_len;
         if (record_len > data_size - offset) break;
-        buffer.resize(record_len);
-        if (segment.data.read_at(offset, buffer)) break;
+        const std::uint8_t* record = reader.get(offset, static_cast<std::size_t>(record_len));
+        if (!record) break;
         FragmentMetadata meta;
         FragmentNumber number = 0;
         std::uint32_t payload_crc = 0;
-        const std::span<const std::uint8_t> prefix(buffer.data(), kRecordHeaderSize + header.meta_len);
+        const std::span<const std::uint8_t> prefix(record, kRecordHeaderSize + header.meta_len);
         if (decode_record_meta(prefix, header, number, payload_crc, meta)) break;
-        const std::span<const std::uint8_t> body(buffer.data() + prefix.size(), header.payload_len);
+        const std::span<const std::uint8_t> body(record + prefix.size(), header.payload_len);
         if (number <= last || number < segment.first_number || crc32c(body) != payload_crc) break;
         IndexEntry e;
         e.number = number;
@@ -107,8 +129,8 @@ std::uint64_t scan_records(const Segment& segment, std::uint64_t offset, std::ui
 }
 
 std::error_code recover_segment(const std::filesystem::path& dir, Segment& segment, std::uint32_t max_payload,
-                                const WriteFault* fault, FragmentNumber after,
-                                std::vector<IndexEntry>& entries, RecoveryReport& report) {
+                                const WriteFault* fault, FragmentNumber& last, TimeIndex& index,
+                                RecoveryReport& report) {
     if (auto ec = File::open(Segment::data_path(dir, segment.first_number), false, fault, segment.data))
         return ec;
     if (auto ec = File::open(Segment::index_path(dir, segment.first_number), true, fault, segment.index))
@@ -118,30 +140,37 @@ std::error_code recover_segment(const std::filesystem::path& dir, Segment& segme
     if (auto ec = segment.data.size(data_size)) return ec;
     if (auto ec = segment.index.size(idx_size)) return ec;
 
-    const std::size_t before = entries.size();
     std::uint64_t end = 0;
-    const std::size_t loaded = load_index_file(segment, data_size, after, idx_size, entries, end);
+    std::size_t loaded = 0;
+    const std::size_t on_disk = static_cast<std::size_t>(idx_size / kIndexEntrySize);
+    if (on_disk > 0) {
+        std::shared_ptr<const MappedFile> map;
+        if (auto ec = MappedFile::map(segment.index, on_disk * kIndexEntrySize, map)) return ec;
+        loaded = validate_index(map->data(), on_disk, segment, data_size, last, end);
+        // The index keeps reading the entries through the mapping (only the validated prefix).
+        index.append_encoded(map, map->data(), loaded);
+    }
     report.entries_loaded += loaded;
     bool changed = false;
     if (loaded * kIndexEntrySize != idx_size) {
-        report.index_entries_dropped += idx_size / kIndexEntrySize - loaded;
+        report.index_entries_dropped += on_disk - loaded;
         if (auto ec = segment.index.truncate(loaded * kIndexEntrySize)) return ec;
         changed = true;
     }
     segment.index_entries = loaded;
     if (end < data_size) {
         // Records past the index: appended but not yet indexed when the process died, or a torn tail.
-        const FragmentNumber last = entries.size() > before ? entries.back().number : after;
-        const std::size_t first_new = entries.size();
-        const std::uint64_t valid_end = scan_records(segment, end, data_size, max_payload, last, entries);
-        const std::size_t scanned = entries.size() - first_new;
-        report.records_scanned += scanned;
-        if (scanned > 0) {
-            std::vector<std::uint8_t> encoded(scanned * kIndexEntrySize);
-            for (std::size_t i = 0; i < scanned; ++i) {
-                encode_index_entry(entries[first_new + i], encoded.data() + i * kIndexEntrySize);
+        std::vector<IndexEntry> scanned;
+        const std::uint64_t valid_end = scan_records(segment, end, data_size, max_payload, last, scanned);
+        report.records_scanned += scanned.size();
+        if (!scanned.empty()) {
+            std::vector<std::uint8_t> encoded(scanned.size() * kIndexEntrySize);
+            for (std::size_t i = 0; i < scanned.size(); ++i) {
+                encode_index_entry(scanned[i], encoded.data() + i * kIndexEntrySize);
+                index.push_back(scanned[i]);
             }
-            if (auto ec = segment.append_index(encoded, scanned)) return ec;
+            last = scanned.back().number;
+            if (auto ec = segment.append_index(encoded, scanned.size())) return ec;
         }
         if (valid_end < data_size) {
             report.bytes_cut += data_size - valid_end;
@@ -165,35 +194,24 @@ std::error_code recover_segment(const std::filesystem::path& dir, Segment& segme
 std::error_code recover_stream(const std::filesystem::path& dir, std::uint32_t max_payload,
                                const WriteFault* fault, RecoveredStream& out) {
     std::vector<FragmentNumber> firsts;
-    std::uint64_t idx_bytes = 0;
     std::error_code ec;
     for (const auto& item : std::filesystem::directory_iterator(dir, ec)) {
         FragmentNumber first = 0;
-        if (!Segment::parse_data_name(item.path().filename().string(), first)) continue;
-        firsts.push_back(first);
-        std::error_code size_ec;
-        const auto size = std::filesystem::file_size(Segment::index_path(dir, first), size_ec);
-        if (!size_ec) idx_bytes += size;
+        if (Segment::parse_data_name(item.path().filename().string(), first)) firsts.push_back(first);
     }
     if (ec) return Errc::io_error;
     std::sort(firsts.begin(), firsts.end());
     if (auto load_ec = load_headers(dir, fault, out)) return load_ec;
 
-    std::vector<IndexEntry> entries;
-    entries.reserve(idx_bytes / kIndexEntrySize + 16);
     FragmentNumber last = 0;
     for (FragmentNumber first : firsts) {
         auto segment = std::make_shared<Segment>();
         segment->first_number = first;
-        if (auto seg_ec = recover_segment(dir, *segment, max_payload, fault, last, entries, out.report)) {
+        if (auto seg_ec = recover_segment(dir, *segment, max_payload, fault, last, out.index, out.report)) {
             return seg_ec;
         }
-        if (!entries.empty()) last = entries.back().number;
         out.segments.push_back(std::move(segment));
     }
-    out.index.reserve(entries.size());
-    for (const auto& e : entries)
-        out.index.push_back(e);
     return {};
 }
 

@@ -22,6 +22,9 @@ using test::fragment_bytes;
 using test::metadata_at;
 using test::TempDir;
 
+// Small records keep the every-byte truncation test short (one reopen per byte).
+constexpr std::size_t kPayload = 40;
+
 StoreOptions test_options() {
     StoreOptions options;
     options.retention_sweep_interval = std::chrono::milliseconds(0);
@@ -59,7 +62,7 @@ std::vector<FragmentNumber> write_three(const fs::path& data_dir) {
     std::vector<FragmentNumber> numbers;
     for (int i = 0; i < 3; ++i) {
         FragmentNumber n = 0;
-        EXPECT_FALSE(store->append("s", fragment_bytes(i, 100), metadata_at(i * 1000, i * 1000), n));
+        EXPECT_FALSE(store->append("s", fragment_bytes(i, kPayload), metadata_at(i * 1000, i * 1000), n));
         numbers.push_back(n);
     }
     EXPECT_FALSE(store->flush());
@@ -72,7 +75,7 @@ void expect_fragments(FragmentStore& store, const std::vector<FragmentNumber>& n
         const auto ec = store.read("s", numbers[i], f);
         if (i < intact) {
             ASSERT_FALSE(ec) << i;
-            EXPECT_EQ(*f.bytes, fragment_bytes(i, 100)) << i;
+            EXPECT_EQ(*f.bytes, fragment_bytes(i, kPayload)) << i;
         } else {
             EXPECT_EQ(ec, make_error_code(Errc::fragment_not_found)) << i;
         }
@@ -105,12 +108,12 @@ TEST(Recovery, TruncatingTheLastRecordAtEveryByteCutsItCleanly) {
             EXPECT_EQ(newest.number, numbers[1]);
             // The log keeps working after the cut: a new fragment lands where the torn one was.
             FragmentNumber n = 0;
-            ASSERT_FALSE(store->append("s", fragment_bytes(7, 100), metadata_at(5000, 5000), n));
+            ASSERT_FALSE(store->append("s", fragment_bytes(7, kPayload), metadata_at(5000, 5000), n));
             ASSERT_FALSE(store->flush());
             EXPECT_GT(n, numbers[1]);
             Fragment f;
             ASSERT_FALSE(store->read("s", n, f));
-            EXPECT_EQ(*f.bytes, fragment_bytes(7, 100));
+            EXPECT_EQ(*f.bytes, fragment_bytes(7, kPayload));
         }
     }
 }
@@ -194,20 +197,20 @@ TEST(Recovery, DiskFullFailsTheAppendDamagesNothingAndPassesWhenSpaceReturns) {
         ASSERT_FALSE(store->open_stream("s", 1));
         for (int i = 0; i < 3; ++i) {
             FragmentNumber n = 0;
-            ASSERT_FALSE(store->append("s", fragment_bytes(i, 100), metadata_at(i, i), n));
+            ASSERT_FALSE(store->append("s", fragment_bytes(i, kPayload), metadata_at(i, i), n));
             committed.push_back(n);
         }
         full = true;
         bool callback_called = false;
         FragmentNumber n = 0;
-        EXPECT_EQ(store->append("s", fragment_bytes(50, 100), metadata_at(50, 50), n,
+        EXPECT_EQ(store->append("s", fragment_bytes(50, kPayload), metadata_at(50, 50), n,
                                 [&](FragmentNumber, std::error_code) { callback_called = true; }),
                   make_error_code(Errc::disk_full));
         ASSERT_FALSE(store->flush());
         EXPECT_FALSE(callback_called);
         expect_fragments(*store, committed, 3);
         full = false;
-        ASSERT_FALSE(store->append("s", fragment_bytes(3, 100), metadata_at(3, 3), n));
+        ASSERT_FALSE(store->append("s", fragment_bytes(3, kPayload), metadata_at(3, 3), n));
         committed.push_back(n);
         ASSERT_FALSE(store->flush());
     }

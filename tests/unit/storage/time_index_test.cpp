@@ -75,5 +75,61 @@ TEST(TimeIndex, PopFrontKeepsLookupsRight) {
     EXPECT_TRUE(index.empty());
 }
 
+// Entries loaded from an index file (encoded, read in place) followed by entries committed afterwards.
+std::shared_ptr<std::vector<std::uint8_t>> encode(const std::vector<IndexEntry>& entries) {
+    auto bytes = std::make_shared<std::vector<std::uint8_t>>(entries.size() * kIndexEntrySize);
+    for (std::size_t i = 0; i < entries.size(); ++i)
+        encode_index_entry(entries[i], bytes->data() + i * kIndexEntrySize);
+    return bytes;
+}
+
+TEST(TimeIndex, EncodedRunsAndAppendedEntriesActAsOneSequence) {
+    std::vector<IndexEntry> loaded;
+    for (int i = 0; i < 10; ++i)
+        loaded.push_back(entry(100 + i, i * 10, i * 10));
+    auto bytes = encode(loaded);
+    TimeIndex index;
+    index.append_encoded(bytes, bytes->data(), loaded.size());
+    for (int i = 10; i < 15; ++i)
+        index.push_back(entry(100 + i, i * 10, i * 10));
+    ASSERT_EQ(index.size(), 15u);
+    for (std::size_t i = 0; i < 15; ++i)
+        EXPECT_EQ(index[i].number, 100 + i);
+    EXPECT_EQ(index.find(109), 9u);
+    EXPECT_EQ(index.find(110), 10u);
+    EXPECT_EQ(index.upper_bound(109), 10u);
+    EXPECT_EQ(index.first_at_or_after(TimestampKind::producer, 95), 10u);
+    EXPECT_EQ(index.back().number, 114u);
+    index.pop_front(3);
+    EXPECT_EQ(index.front().number, 103u);
+    EXPECT_EQ(index.find(110), 7u);
+    index.pop_front(9);  // across the boundary between the two runs
+    EXPECT_EQ(index.size(), 3u);
+    EXPECT_EQ(index.front().number, 112u);
+    EXPECT_EQ(index.first_at_or_after(TimestampKind::server, 0), 0u);
+    EXPECT_EQ(index.first_at_or_after(TimestampKind::server, 131), 2u);
+}
+
+TEST(TimeIndex, DisorderInsideAnEncodedRunKeepsLookupsRight) {
+    const std::int64_t producer[] = {100, 200, 300, 50, 150, 400};
+    std::vector<IndexEntry> loaded;
+    for (int i = 0; i < 6; ++i)
+        loaded.push_back(entry(i + 1, producer[i], i));
+    auto bytes = encode(loaded);
+    TimeIndex index;
+    index.append_encoded(bytes, bytes->data(), loaded.size());
+    EXPECT_EQ(index.first_at_or_after(TimestampKind::producer, 120), 1u);
+    EXPECT_EQ(index.first_at_or_after(TimestampKind::producer, 350), 5u);
+    EXPECT_FALSE(index.ordered_from(TimestampKind::producer, 2));
+    EXPECT_TRUE(index.ordered_from(TimestampKind::producer, 3));
+    index.push_back(entry(7, 10, 6));  // and once more after it
+    EXPECT_EQ(index.first_at_or_after(TimestampKind::producer, 5), 0u);
+    EXPECT_EQ(index.first_at_or_after(TimestampKind::producer, 401), 7u);
+    EXPECT_FALSE(index.ordered_from(TimestampKind::producer, 3));
+    index.pop_front(6);
+    EXPECT_TRUE(index.ordered_from(TimestampKind::producer, 0));
+    EXPECT_EQ(index.first_at_or_after(TimestampKind::producer, 5), 0u);
+}
+
 }  // namespace
 }  // namespace kinema::storage
