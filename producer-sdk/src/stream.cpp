@@ -65,7 +65,7 @@ std::string json_escape(std::string_view s) {
 
 StreamImpl::StreamImpl(StreamConfig config, StreamCallbacks callbacks)
     : config_(validated(config)),
-      callbacks_(std::move(callbacks)),
+      callbacks_(std::make_shared<const StreamCallbacks>(std::move(callbacks))),
       fragmenter_(fragmenter_config(config_)),
       buffer_(buffer_limits(config_)) {
     parse_endpoint(config_.endpoint, endpoint_);
@@ -191,6 +191,16 @@ std::error_code StreamImpl::flush(Duration timeout) {
 
 StopReport StreamImpl::stop(Duration timeout) {
     const auto deadline = Clock::now() + timeout;
+    // One stop at a time (say a callback and the owner stop together). The second one waits for the first
+    // only until its own deadline, then reports what is unacknowledged at that moment.
+    std::unique_lock serial(stop_mutex_, deadline);
+    if (!serial.owns_lock()) {
+        std::lock_guard lock(mutex_);
+        if (stop_report_) return *stop_report_;
+        StopReport report = buffer_.unacknowledged();
+        report.timed_out = !report.all_acknowledged;
+        return report;
+    }
     {
         std::unique_lock lock(mutex_);
         if (stop_report_) return *stop_report_;
@@ -217,7 +227,10 @@ StopReport StreamImpl::stop(Duration timeout) {
         if (session_open_) events.closed = make_error_code(Errc::stopped);
         session_open_ = false;
     }
-    deliver(events);
+    // After the transport's last events, so on_stream_closed comes last; then whatever is still queued
+    // runs until the deadline (called from a callback, it runs after that callback returns).
+    dispatch(std::move(events));
+    dispatcher_.stop(deadline);
     return report;
 }
 
@@ -231,6 +244,7 @@ StreamMetrics StreamImpl::metrics() const {
     m.buffered_bytes = buffer_.bytes();
     m.buffered_fragments = static_cast<std::uint32_t>(buffer_.fragment_count());
     m.current_latency = buffer_.unsent_age();
+    m.callbacks_dropped = dispatcher_.dropped();
     return m;
 }
 
@@ -289,7 +303,7 @@ void StreamImpl::on_session_open() {
         events.ready = true;
         count_dropped(events);
     }
-    deliver(events);
+    dispatch(std::move(events));
 }
 
 std::size_t StreamImpl::fill(std::uint8_t* dst, std::size_t max) {
@@ -313,7 +327,7 @@ bool StreamImpl::on_message(std::string_view text) {
     if (auto ec = parse_ack(text, ack)) {
         events.errors.push_back(
             StreamError{ec, 0, {}, false, 0, "not an ACK: " + std::string(text.substr(0, 200))});
-        deliver(events);
+        dispatch(std::move(events));
         return false;
     }
     {
@@ -353,7 +367,7 @@ bool StreamImpl::on_message(std::string_view text) {
         changed_.notify_all();
     }
     events.ack = std::move(ack);
-    deliver(events);
+    dispatch(std::move(events));
     return restart;
 }
 
@@ -365,7 +379,7 @@ void StreamImpl::on_session_closed(std::error_code why, std::string_view /*detai
         if (session_open_) events.closed = why;
         session_open_ = false;
     }
-    deliver(events);
+    dispatch(std::move(events));
 }
 
 bool StreamImpl::needs_restart(SteadyTime now) {
@@ -384,7 +398,7 @@ bool StreamImpl::needs_restart(SteadyTime now) {
             }
         }
     }
-    deliver(events);
+    dispatch(std::move(events));
     return restart;
 }
 
@@ -392,7 +406,7 @@ void StreamImpl::on_create_stream_result(std::error_code result, std::string_vie
     if (!result) return;
     Events events;
     events.errors.push_back(StreamError{result, 0, {}, false, 0, std::string(detail)});
-    deliver(events);
+    dispatch(std::move(events));
 }
 
 void StreamImpl::count_dropped(Events& events) {
@@ -402,19 +416,24 @@ void StreamImpl::count_dropped(Events& events) {
     }
 }
 
-void StreamImpl::deliver(Events& events) {
-    if (events.ready && callbacks_.on_stream_ready) callbacks_.on_stream_ready();
-    if (events.ack && callbacks_.on_ack) callbacks_.on_ack(*events.ack);
+void StreamImpl::dispatch(Events&& events) {
+    if (events.empty()) return;
+    // The task owns the events and a reference to the callbacks: it may run after stop() returned.
+    dispatcher_.post([callbacks = callbacks_, events = std::move(events)] { deliver(*callbacks, events); });
+}
+
+void StreamImpl::deliver(const StreamCallbacks& cb, const Events& events) {
+    if (events.ready && cb.on_stream_ready) cb.on_stream_ready();
+    if (events.ack && cb.on_ack) cb.on_ack(*events.ack);
     for (const auto& e : events.errors)
-        if (callbacks_.on_error) callbacks_.on_error(e);
-    if (events.dropped_frame && callbacks_.on_dropped_frame)
-        callbacks_.on_dropped_frame(events.dropped_frame->first, events.dropped_frame->second);
+        if (cb.on_error) cb.on_error(e);
+    if (events.dropped_frame && cb.on_dropped_frame)
+        cb.on_dropped_frame(events.dropped_frame->first, events.dropped_frame->second);
     for (const auto& d : events.dropped_fragments)
-        if (callbacks_.on_dropped_fragment) callbacks_.on_dropped_fragment(d);
-    if (events.latency_pressure && callbacks_.on_latency_pressure)
-        callbacks_.on_latency_pressure(*events.latency_pressure);
-    if (events.stale && callbacks_.on_connection_stale) callbacks_.on_connection_stale(*events.stale);
-    if (events.closed && callbacks_.on_stream_closed) callbacks_.on_stream_closed(*events.closed);
+        if (cb.on_dropped_fragment) cb.on_dropped_fragment(d);
+    if (events.latency_pressure && cb.on_latency_pressure) cb.on_latency_pressure(*events.latency_pressure);
+    if (events.stale && cb.on_connection_stale) cb.on_connection_stale(*events.stale);
+    if (events.closed && cb.on_stream_closed) cb.on_stream_closed(*events.closed);
 }
 
 }  // namespace kinema::producer

@@ -1,6 +1,8 @@
 // StreamImpl: one PutMedia stream. Frames go through the fragmenter into the content buffer under one
 // lock; the transport's network thread pulls bytes out of the buffer and feeds ACKs back in. Callbacks are
-// collected under the lock and run after it is released.
+// collected under the lock and run after it is released: events of the network thread on the callback
+// thread (CallbackDispatcher), so user code never runs on the network thread or under the transport's
+// lock; events of put_frame on the thread calling it.
 #pragma once
 
 #include <condition_variable>
@@ -10,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "callback_dispatcher.h"
 #include "content_buffer.h"
 #include "fragmenter.h"
 #include "kinema/media/mkv_types.h"
@@ -52,8 +55,17 @@ private:
         std::optional<Duration> stale;
         bool ready = false;
         std::optional<std::error_code> closed;
+
+        bool empty() const {
+            return dropped_fragments.empty() && !dropped_frame && !latency_pressure && !ack &&
+                   errors.empty() && !stale && !ready && !closed;
+        }
     };
-    void deliver(Events& events);
+    static void deliver(const StreamCallbacks& callbacks, const Events& events);
+    // Runs the events' callbacks on the calling thread (put_frame's events).
+    void deliver(const Events& events) const { deliver(*callbacks_, events); }
+    // Queues the events' callbacks for the callback thread (the network thread's events, stop's).
+    void dispatch(Events&& events);
     void count_dropped(Events& events);
     void end_open_fragment_locked();
     bool all_acknowledged_locked() const;
@@ -61,9 +73,11 @@ private:
     TransportConfig transport_config_locked() const;
 
     const StreamConfig config_;
-    const StreamCallbacks callbacks_;
+    // Shared with queued callback tasks, which may outlive a stop() whose deadline passed.
+    const std::shared_ptr<const StreamCallbacks> callbacks_;
     Endpoint endpoint_;
 
+    std::timed_mutex stop_mutex_;  // serialises stop()
     mutable std::mutex mutex_;
     std::condition_variable changed_;  // an ACK arrived, room was freed, or the stream is stopping
     Fragmenter fragmenter_;
@@ -82,6 +96,8 @@ private:
     StreamMetrics counters_;  // the counting fields; rates and buffer state are filled in by metrics()
     mutable RateMeter frame_rate_;
     mutable RateMeter transfer_rate_;
+
+    CallbackDispatcher dispatcher_;
 };
 
 }  // namespace kinema::producer

@@ -6,9 +6,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 
 #include "fake_putmedia_server.h"
 #include "kinema/producer.h"
@@ -101,6 +103,24 @@ struct Recorder {
         for (const auto& a : acks)
             if (a.type == AckType::persisted && a.fragment_timecode == timecode) return true;
         return false;
+    }
+};
+
+// A door a callback can wait at, opened by the test. The wait is bounded so that a broken build fails
+// the test instead of hanging it.
+struct Gate {
+    std::mutex mutex;
+    std::condition_variable changed;
+    bool is_open = false;
+
+    void open() {
+        std::lock_guard lock(mutex);
+        is_open = true;
+        changed.notify_all();
+    }
+    bool wait(std::chrono::seconds timeout = 30s) {
+        std::unique_lock lock(mutex);
+        return changed.wait_for(lock, timeout, [&] { return is_open; });
     }
 };
 
@@ -286,6 +306,93 @@ TEST(StreamTransport, FullBufferDropsWholeOldestFragmentsAndPutFrameDoesNotBlock
         }
     }
     stream.stop(0ms);
+}
+
+TEST(StreamCallbacks, ASlowCallbackDoesNotHoldUpTheNetworkThread) {
+    FakePutMediaServer server;
+    Gate gate;
+    std::atomic<int> acks_seen{0};
+    StreamCallbacks callbacks;
+    callbacks.on_ack = [&](const FragmentAck&) {
+        if (acks_seen++ == 0) gate.wait();  // the first ACK's callback is stuck until the test says so
+    };
+    Producer producer;
+    Stream& stream = producer.add_stream(config_for(server.endpoint()), callbacks);
+    FrameSource source;
+    put_fragments(stream, source, 4);
+
+    // ACKs keep being processed while the callback is stuck: everything gets acknowledged.
+    EXPECT_FALSE(stream.flush(20s));
+    EXPECT_EQ(stream.metrics().acks_persisted, 4u);
+    EXPECT_LE(acks_seen.load(), 1);  // the callbacks wait behind the stuck one
+    gate.open();
+    const StopReport report = stream.stop(20s);
+    EXPECT_TRUE(report.all_acknowledged);
+    EXPECT_EQ(acks_seen.load(), 12);  // then every ACK reaches the callback, in order, none lost
+    EXPECT_EQ(stream.metrics().callbacks_dropped, 0u);
+}
+
+TEST(StreamCallbacks, StopCalledFromACallbackStopsTheStream) {
+    FakePutMediaServer server;
+    Recorder recorder;
+    Gate all_frames_put;
+    std::mutex mutex;
+    std::condition_variable changed;
+    std::optional<StopReport> report_from_callback;
+    Stream* stream = nullptr;
+
+    StreamCallbacks callbacks = recorder.callbacks();
+    auto record_ack = callbacks.on_ack;
+    callbacks.on_ack = [&](const FragmentAck& ack) {
+        record_ack(ack);
+        if (ack.type != AckType::persisted || ack.fragment_timecode != FrameSource::fragment_timecode(0))
+            return;
+        ASSERT_TRUE(all_frames_put.wait());
+        const StopReport report = stream->stop(20s);  // used to deadlock on the transport's lock
+        std::lock_guard lock(mutex);
+        report_from_callback = report;
+        changed.notify_all();
+    };
+    Producer producer;
+    stream = &producer.add_stream(config_for(server.endpoint()), callbacks);
+    FrameSource source;
+    put_fragments(*stream, source, 3);
+    all_frames_put.open();
+
+    {
+        std::unique_lock lock(mutex);
+        ASSERT_TRUE(changed.wait_for(lock, 30s, [&] { return report_from_callback.has_value(); }));
+        EXPECT_TRUE(report_from_callback->all_acknowledged);
+        EXPECT_EQ(report_from_callback->unacknowledged_fragments, 0u);
+    }
+    EXPECT_EQ(stream->put_frame(source.next()), Errc::stopped);
+    // The ACKs that arrived while the callback was inside stop() still reach on_ack, after it, and the
+    // session's end is reported last.
+    EXPECT_TRUE(recorder.wait(
+        [&] { return recorder.persisted(FrameSource::fragment_timecode(2)) && recorder.closed >= 1; }));
+    EXPECT_TRUE(server.wait_for([](const auto& s) { return s.size() == 1 && s[0].closed; }));
+    EXPECT_EQ(server.sessions()[0].clusters.size(), 3u);
+}
+
+TEST(StreamCallbacks, StopReturnsWithinItsTimeoutWhileACallbackIsStuck) {
+    FakePutMediaServer server;
+    Gate gate;
+    StreamCallbacks callbacks;
+    callbacks.on_ack = [&](const FragmentAck&) { gate.wait(); };
+    Producer producer;
+    Stream& stream = producer.add_stream(config_for(server.endpoint()), callbacks);
+    FrameSource source;
+    put_fragments(stream, source, 2);
+    ASSERT_FALSE(stream.flush(20s));  // ACKs are counted even though their callbacks wait
+
+    const auto begin = std::chrono::steady_clock::now();
+    const StopReport report = stream.stop(300ms);
+    const auto took = std::chrono::steady_clock::now() - begin;
+    gate.open();
+    EXPECT_LT(took, 5s);  // generous: the point is that it does not wait for the callback
+    EXPECT_TRUE(report.all_acknowledged);
+    // The callback got the first ACK; the ones queued behind it were dropped at stop's deadline, and said so.
+    EXPECT_GE(stream.metrics().callbacks_dropped, 5u);
 }
 
 }  // namespace

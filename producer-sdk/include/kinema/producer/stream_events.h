@@ -1,7 +1,10 @@
 // What a Stream tells its user: ACKs, errors, drops, pressure, connection state, metrics and the stop
-// report. Callbacks run on the stream's network thread (ACKs, errors, connection events) or on the thread
-// calling put_frame (drops, latency pressure), never under the stream's lock: they may call metrics() and
-// put_fragment_metadata(), and must return quickly.
+// report. Callbacks run on the stream's callback thread, one at a time and in order (ACKs, errors,
+// connection events: what the network thread sees), or on the thread calling put_frame (drops, latency
+// pressure), never under a lock of the stream and never on its network thread: a slow callback delays
+// only later callbacks, and a callback may call metrics(), put_fragment_metadata(), flush() and even
+// stop() of its own stream. stop() waits for queued callbacks only until its deadline; a callback still
+// running then finishes later, and destroying the stream waits for it.
 #pragma once
 
 #include <chrono>
@@ -91,6 +94,9 @@ struct StreamMetrics {
     std::uint64_t sessions = 0;    // PutMedia sessions opened
     std::uint64_t reconnects = 0;  // sessions opened after the first
     std::uint64_t stale_connections = 0;
+    // Callback events not delivered: the callback queue (4096 events) was full because a callback did
+    // not return, or stop()'s deadline passed first.
+    std::uint64_t callbacks_dropped = 0;
 };
 
 // What stop() leaves behind: fragments that never got their final ACK (PERSISTED, or RECEIVED with
