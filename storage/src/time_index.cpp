@@ -134,6 +134,13 @@ void TimeIndex::pop_front(std::size_t n) {
             continue;
         }
         run.first += left;
+        // Give the memory of popped entries back once they are the larger part of a long-lived run.
+        if (!run.encoded && run.first >= 1024 && run.first * 2 >= run.entries.size()) {
+            run.entries.erase(run.entries.begin(),
+                              run.entries.begin() + static_cast<std::ptrdiff_t>(run.first));
+            run.end = run.entries.size();
+            run.first = 0;
+        }
         break;
     }
     runs_.erase(runs_.begin(), runs_.begin() + static_cast<std::ptrdiff_t>(drop_runs));

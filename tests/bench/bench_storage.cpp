@@ -64,8 +64,8 @@ StoreOptions bench_options() {
 }
 
 // Sequential write + fdatasync of the same bytes to the same file system: the disk's own speed. One sync
-// per 64 MiB (a segment) and at the end.
-double raw_write_mbps(const fs::path& dir, const std::vector<std::uint8_t>& bytes) {
+// per `sync_every` bytes and at the end.
+double raw_write_mbps(const fs::path& dir, const std::vector<std::uint8_t>& bytes, std::size_t sync_every) {
     const auto path = dir / "raw.bin";
     const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) return 0;
@@ -74,7 +74,7 @@ double raw_write_mbps(const fs::path& dir, const std::vector<std::uint8_t>& byte
     while (written < kThroughputBytes) {
         if (::write(fd, bytes.data(), bytes.size()) != static_cast<ssize_t>(bytes.size())) break;
         written += bytes.size();
-        if (written % (64u << 20) == 0) ::fdatasync(fd);
+        if (written % sync_every == 0) ::fdatasync(fd);
     }
     ::fdatasync(fd);
     const double mbps = static_cast<double>(written) / 1e6 / seconds_since(start);
@@ -94,6 +94,7 @@ double append_mbps(const fs::path& dir, int streams, const std::vector<std::uint
             store->open_stream("s" + std::to_string(s), 24);
         const std::size_t total = kThroughputBytes / bytes.size();
         std::atomic<std::size_t> committed{0};
+        std::atomic<std::size_t> failed{0};
         std::mutex mutex;
         std::condition_variable done;
         const auto start = Clock::now();
@@ -105,7 +106,8 @@ double append_mbps(const fs::path& dir, int streams, const std::vector<std::uint
                      i += static_cast<std::size_t>(streams)) {
                     FragmentNumber n = 0;
                     store->append(name, bytes, meta_at(static_cast<std::int64_t>(i)), n,
-                                  [&](FragmentNumber, std::error_code) {
+                                  [&](FragmentNumber, std::error_code ec) {
+                                      if (ec) ++failed;
                                       if (++committed == total) {
                                           std::lock_guard lock(mutex);
                                           done.notify_all();
@@ -119,13 +121,18 @@ double append_mbps(const fs::path& dir, int streams, const std::vector<std::uint
         std::unique_lock lock(mutex);
         done.wait(lock, [&] { return committed.load() == total; });
         mbps = static_cast<double>(total * bytes.size()) / 1e6 / seconds_since(start);
+        const auto stats = store->stats();
+        std::printf("# %d stream(s): %llu syncs for %zu fragments, %zu failed\n", streams,
+                    static_cast<unsigned long long>(stats.syncs), total, failed.load());
     }
     fs::remove_all(data_dir);
     return mbps;
 }
 
-// 100 streams, each appending one 256 KiB fragment per second at its own phase: commit latency and syncs.
-void commit_latency(const fs::path& dir, const std::vector<std::uint8_t>& bytes) {
+// 100 streams, each appending one 256 KiB fragment per second: commit latency and syncs. `aligned`: all
+// streams append at the same moment each second (cameras fragmenting on synchronised clocks); otherwise
+// each stream has its own phase (the realistic, harder case for group commit).
+void commit_latency(const fs::path& dir, const std::vector<std::uint8_t>& bytes, bool aligned) {
     const auto data_dir = dir / "latency";
     constexpr int kStreams = 100;
     constexpr int kSeconds = 5;
@@ -142,7 +149,7 @@ void commit_latency(const fs::path& dir, const std::vector<std::uint8_t>& bytes)
         for (int s = 0; s < kStreams; ++s) {
             threads.emplace_back([&, s] {
                 const std::string name = "s" + std::to_string(s);
-                const auto phase = std::chrono::milliseconds((s * 7919) % 1000);
+                const auto phase = std::chrono::milliseconds(aligned ? 0 : (s * 7919) % 1000);
                 for (int i = 0; i < kSeconds; ++i) {
                     std::this_thread::sleep_until(start + phase + std::chrono::seconds(i));
                     const auto appended = Clock::now();
@@ -169,8 +176,9 @@ void commit_latency(const fs::path& dir, const std::vector<std::uint8_t>& bytes)
         return latencies_ms.empty() ? 0.0
                                     : latencies_ms[static_cast<std::size_t>(p * (latencies_ms.size() - 1))];
     };
-    std::printf("commit_p50_ms: %.2f\ncommit_p99_ms: %.2f\nfsyncs_per_fragment: %.3f\n", pct(0.50), pct(0.99),
-                fsyncs_per_fragment);
+    const char* suffix = aligned ? "_aligned" : "";
+    std::printf("commit_p50_ms%s: %.2f\ncommit_p99_ms%s: %.2f\nfsyncs_per_fragment%s: %.3f\n", suffix,
+                pct(0.50), suffix, pct(0.99), suffix, fsyncs_per_fragment);
 }
 
 // A 1,000,000-fragment stream (tiny fragments: the index, not the data, is what is measured).
@@ -274,16 +282,26 @@ int main(int argc, char** argv) {
     const auto bytes = payload(kFragmentBytes, 1);
 
     if (run("throughput")) {
-        // The baseline runs before and after the appends; the faster run counts (the stricter ratio).
-        const double raw_before = raw_write_mbps(dir, bytes);
-        const double one = append_mbps(dir, 1, bytes);
-        const double hundred = append_mbps(dir, 100, bytes);
-        const double raw = std::max(raw_before, raw_write_mbps(dir, bytes));
+        // The disk of a shared VM varies a lot from run to run: each figure is the best of three interleaved
+        // runs, and the raw baseline's runs sync every 16, 64 and 256 MiB (the best cadence counts, so the
+        // baseline is the strongest one this run could measure).
+        double raw = 0, one = 0, hundred = 0;
+        for (int rep = 0; rep < 3; ++rep) {
+            const std::size_t sync_every = (16u << 20) << (2 * rep);
+            const double r = raw_write_mbps(dir, bytes, sync_every);
+            std::printf("# raw, fdatasync every %zu MiB: %.1f MB/s\n", sync_every >> 20, r);
+            raw = std::max(raw, r);
+            one = std::max(one, append_mbps(dir, 1, bytes));
+            hundred = std::max(hundred, append_mbps(dir, 100, bytes));
+        }
         std::printf("append_mbps_1: %.1f\nappend_mbps_100: %.1f\nraw_write_mbps: %.1f\nappend_vs_raw: %.2f\n",
                     one, hundred, raw, raw > 0 ? hundred / raw : 0.0);
         std::fflush(stdout);
     }
-    if (run("latency")) commit_latency(dir, bytes);
+    if (run("latency")) {
+        commit_latency(dir, bytes, false);
+        commit_latency(dir, bytes, true);
+    }
     std::fflush(stdout);
     if (run("index")) index_figures(dir);
     std::fflush(stdout);

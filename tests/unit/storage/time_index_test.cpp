@@ -131,5 +131,19 @@ TEST(TimeIndex, DisorderInsideAnEncodedRunKeepsLookupsRight) {
     EXPECT_EQ(index.first_at_or_after(TimestampKind::producer, 5), 0u);
 }
 
+TEST(TimeIndex, ALongSlidingWindowStaysCorrect) {
+    // A retention-0 stream's window: one entry in, one out, many times (popped memory is reclaimed).
+    TimeIndex index;
+    for (FragmentNumber n = 1; n <= 5000; ++n) {
+        index.push_back(entry(n, static_cast<std::int64_t>(n), static_cast<std::int64_t>(n)));
+        if (index.size() > 8) index.pop_front(1);
+    }
+    ASSERT_EQ(index.size(), 8u);
+    EXPECT_EQ(index.front().number, 4993u);
+    EXPECT_EQ(index.back().number, 5000u);
+    EXPECT_EQ(index.find(4995), 2u);
+    EXPECT_EQ(index.first_at_or_after(TimestampKind::producer, 4999), 6u);
+}
+
 }  // namespace
 }  // namespace kinema::storage
