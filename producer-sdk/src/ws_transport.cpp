@@ -56,6 +56,7 @@ struct WsTransport::Core {
     bool stream_created = false;
     int http_status = 0;
     std::string http_body;
+    std::string http_error_type;  // x-amzn-ErrorType of the createStream answer
     int attempt = 0;
     std::string rx;
     bool rx_overflow = false;
@@ -139,9 +140,17 @@ int callback(lws* wsi, lws_callback_reasons reason, void* /*user*/, void* in, si
             lws_client_http_body_pending(wsi, 0);
             return 0;
         }
-        case LWS_CALLBACK_ESTABLISHED_CLIENT_HTTP:
-            if (is_http) core->http_status = static_cast<int>(lws_http_client_http_response(wsi));
+        case LWS_CALLBACK_ESTABLISHED_CLIENT_HTTP: {
+            if (!is_http) return 0;
+            core->http_status = static_cast<int>(lws_http_client_http_response(wsi));
+            // KVS names the exception in a header and in the body's __type; either is enough.
+            char type[128] = {};
+            constexpr std::string_view kErrorType = "x-amzn-errortype:";
+            if (lws_hdr_custom_copy(wsi, type, sizeof type, kErrorType.data(),
+                                    static_cast<int>(kErrorType.size())) > 0)
+                core->http_error_type = type;
             return 0;
+        }
         case LWS_CALLBACK_RECEIVE_CLIENT_HTTP_READ:
             if (is_http && core->http_body.size() < 4096)
                 core->http_body.append(static_cast<const char*>(in), len);
@@ -158,6 +167,7 @@ int callback(lws* wsi, lws_callback_reasons reason, void* /*user*/, void* in, si
             core->http_in_progress = false;
             // Created, or it already exists (KVS answers ResourceInUseException): either way, stream.
             const bool ok = core->http_status == 200 ||
+                            core->http_error_type.starts_with("ResourceInUseException") ||
                             core->http_body.find("ResourceInUseException") != std::string::npos;
             std::error_code result;
             if (!ok) result = Errc::create_stream_failed;
@@ -280,6 +290,7 @@ void WsTransport::Core::connect_create_stream() {
     http_in_progress = true;
     http_status = 0;
     http_body.clear();
+    http_error_type.clear();
     if (lws_client_connect_via_info(&ci) == nullptr && http_in_progress) {
         http_in_progress = false;
         stream_created = true;

@@ -16,6 +16,7 @@ struct FakePutMediaServer::Connection {
     std::int64_t open_cluster = 0;
     std::deque<std::string>* outbox = nullptr;
     std::uint64_t fragment_number = 0;
+    bool http_answer = false;  // an HTTP request is complete: answer it when writable
 };
 
 namespace {
@@ -40,6 +41,18 @@ int server_callback(lws* wsi, lws_callback_reasons reason, void* user, void* in,
         case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
             server->on_wake();
             return 0;
+        // Plain HTTP (createStream): the first protocol of the vhost gets these.
+        case LWS_CALLBACK_HTTP:
+            server->on_http(wsi, static_cast<const char*>(in));
+            return 0;
+        case LWS_CALLBACK_HTTP_BODY:
+            server->on_http_body(static_cast<const char*>(in), len);
+            return 0;
+        case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+            server->on_http_body_complete(wsi, *c);
+            return 0;
+        case LWS_CALLBACK_HTTP_WRITEABLE:
+            return server->on_http_writable(wsi, *c);
         default:
             return 0;
     }
@@ -243,6 +256,78 @@ void FakePutMediaServer::on_wake() {
     }
     for (lws* wsi : to_drop)
         lws_set_timeout(wsi, static_cast<pending_timeout>(1), LWS_TO_KILL_ASYNC);
+}
+
+void FakePutMediaServer::set_http_response(int status, std::string body, std::string error_type) {
+    std::lock_guard lock(mutex_);
+    http_status_ = status;
+    http_body_ = std::move(body);
+    http_error_type_ = std::move(error_type);
+}
+
+std::vector<FakeHttpRequest> FakePutMediaServer::http_requests() const {
+    std::lock_guard lock(mutex_);
+    return http_requests_;
+}
+
+void FakePutMediaServer::on_http(lws* wsi, const char* path) {
+    FakeHttpRequest request;
+    request.method = lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0 ? "POST" : "GET";
+    request.path = path != nullptr ? path : "";
+    char type[128] = {};
+    if (lws_hdr_copy(wsi, type, sizeof type, WSI_TOKEN_HTTP_CONTENT_TYPE) > 0) request.content_type = type;
+    const bool has_body =
+        request.method == "POST" && lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0;
+    {
+        std::lock_guard lock(mutex_);
+        http_requests_.push_back(std::move(request));
+    }
+    if (!has_body) {
+        auto* c = static_cast<Connection*>(lws_wsi_user(wsi));
+        on_http_body_complete(wsi, *c);
+    }
+}
+
+void FakePutMediaServer::on_http_body(const char* data, std::size_t len) {
+    std::lock_guard lock(mutex_);
+    if (!http_requests_.empty()) http_requests_.back().body.append(data, len);
+}
+
+void FakePutMediaServer::on_http_body_complete(lws* wsi, Connection& c) {
+    c.http_answer = true;
+    lws_callback_on_writable(wsi);
+    std::lock_guard lock(mutex_);
+    changed_.notify_all();
+}
+
+int FakePutMediaServer::on_http_writable(lws* wsi, Connection& c) {
+    if (!c.http_answer) return 0;
+    c.http_answer = false;
+    int status = 0;
+    std::string body;
+    std::string error_type;
+    {
+        std::lock_guard lock(mutex_);
+        status = http_status_;
+        body = http_body_;
+        error_type = http_error_type_;
+    }
+    std::vector<unsigned char> buf(LWS_PRE + 1024 + body.size());
+    unsigned char* start = buf.data() + LWS_PRE;
+    unsigned char* p = start;
+    unsigned char* end = buf.data() + buf.size() - 1;
+    if (lws_add_http_common_headers(wsi, static_cast<unsigned int>(status), "application/json", body.size(),
+                                    &p, end))
+        return -1;
+    if (!error_type.empty() &&
+        lws_add_http_header_by_name(wsi, reinterpret_cast<const unsigned char*>("x-amzn-ErrorType:"),
+                                    reinterpret_cast<const unsigned char*>(error_type.data()),
+                                    static_cast<int>(error_type.size()), &p, end))
+        return -1;
+    if (lws_finalize_write_http_header(wsi, start, &p, end)) return -1;
+    std::copy(body.begin(), body.end(), p);
+    if (lws_write(wsi, p, body.size(), LWS_WRITE_HTTP_FINAL) != static_cast<int>(body.size())) return -1;
+    return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
 }  // namespace kinema::producer::testing

@@ -2,7 +2,8 @@
 // 127.0.0.1 port, on its own thread. It parses only what it must to answer like KVS: it finds each
 // Cluster's Timecode in the byte stream and, when the cluster is complete (the next Cluster or a Tags
 // element starts), sends BUFFERING/RECEIVED/PERSISTED ACKs for it. Scripted faults: never answer, or drop
-// the current connection on request.
+// the current connection on request. Plain HTTP POSTs (createStream) are recorded and answered with a
+// scripted status, x-amzn-ErrorType and body.
 #pragma once
 
 #include <chrono>
@@ -29,6 +30,13 @@ struct FakeSession {
     bool closed = false;
 };
 
+struct FakeHttpRequest {
+    std::string method;  // "POST" or "GET"
+    std::string path;
+    std::string content_type;
+    std::string body;
+};
+
 class FakePutMediaServer {
 public:
     enum class Mode { ack, silent };
@@ -39,6 +47,10 @@ public:
     int port() const { return port_; }
     std::string endpoint() const { return "ws://127.0.0.1:" + std::to_string(port_); }
     void set_mode(Mode mode);
+
+    // The answer to every plain HTTP request (default: 200, {}, no x-amzn-ErrorType).
+    void set_http_response(int status, std::string body, std::string error_type = {});
+    std::vector<FakeHttpRequest> http_requests() const;
 
     // Kills the current connection (as a network failure would).
     void drop_connection();
@@ -55,6 +67,10 @@ public:
     void on_writable(lws* wsi, Connection& c);
     void on_closed(Connection& c);
     void on_wake();
+    void on_http(lws* wsi, const char* path);
+    void on_http_body(const char* data, std::size_t len);
+    void on_http_body_complete(lws* wsi, Connection& c);
+    int on_http_writable(lws* wsi, Connection& c);
 
 private:
     void scan(lws* wsi, Connection& c);
@@ -65,6 +81,10 @@ private:
     Mode mode_;
     std::vector<FakeSession> sessions_;
     std::vector<lws*> live_;
+    std::vector<FakeHttpRequest> http_requests_;  // the last one may still be receiving its body
+    int http_status_ = 200;
+    std::string http_body_ = "{}";
+    std::string http_error_type_;
     bool drop_requested_ = false;
     bool exit_ = false;
     lws_context* context_ = nullptr;
