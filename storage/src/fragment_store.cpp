@@ -71,7 +71,7 @@ public:
     Impl(std::filesystem::path data_dir, StoreOptions options)
         : options_(std::move(options)),
           streams_dir_(data_dir / "streams"),
-          committer_(make_root(), options_.commit_max_wait) {
+          committer_(make_root(), options_.commit_max_wait, &options_.sync_fault) {
         if (options_.retention_sweep_interval.count() > 0) {
             sweeper_ = std::thread([this] { sweep_loop(); });
         }

@@ -13,8 +13,9 @@
 
 namespace kinema::storage {
 
-GroupCommitter::GroupCommitter(const std::filesystem::path& root, std::chrono::microseconds max_wait)
-    : max_wait_(max_wait) {
+GroupCommitter::GroupCommitter(const std::filesystem::path& root, std::chrono::microseconds max_wait,
+                               const SyncFault* sync_fault)
+    : sync_fault_(sync_fault), max_wait_(max_wait) {
     root_fd_ = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (root_fd_ < 0) throw std::system_error(errno, std::generic_category(), "open " + root.string());
     thread_ = std::thread([this] { run(); });
@@ -94,7 +95,14 @@ std::error_code GroupCommitter::sync_batch(const std::vector<PendingCommit>& bat
     const std::size_t files = segments.size() + headers.size() + dirs.size();
     std::error_code ec;
     if (files == 0) return {};
-    if (files > kMaxSeparateSyncs) {
+    if (sync_fault_ && *sync_fault_) {
+        if (auto fault = (*sync_fault_)()) {
+            ec = fault.category() == storage_category() ? fault : errno_to_error(fault.value());
+        }
+    }
+    if (ec) {
+        // Injected failure: behave as if the sync had failed.
+    } else if (files > kMaxSeparateSyncs) {
         syncs_.fetch_add(1);
         if (::syncfs(root_fd_) != 0) ec = errno_to_error(errno);
     } else {

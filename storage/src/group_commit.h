@@ -41,7 +41,10 @@ public:
     // data on that file system: give the data directory its own file system in production.)
     static constexpr std::size_t kMaxSeparateSyncs = 1;
 
-    GroupCommitter(const std::filesystem::path& root, std::chrono::microseconds max_wait);
+    using SyncFault = std::function<std::error_code()>;
+    // `sync_fault` (may be empty) must outlive the committer.
+    GroupCommitter(const std::filesystem::path& root, std::chrono::microseconds max_wait,
+                   const SyncFault* sync_fault = nullptr);
     ~GroupCommitter();
     GroupCommitter(const GroupCommitter&) = delete;
     GroupCommitter& operator=(const GroupCommitter&) = delete;
@@ -62,6 +65,7 @@ private:
     std::error_code sync_batch(const std::vector<PendingCommit>& batch);
 
     int root_fd_ = -1;
+    const SyncFault* sync_fault_ = nullptr;
     std::chrono::microseconds max_wait_;
     std::mutex mutex_;
     std::condition_variable wake_;

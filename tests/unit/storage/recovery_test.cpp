@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstring>
 #include <fstream>
+#include <future>
 
 #include "kinema/storage/error.h"
 #include "kinema/storage/fragment_store.h"
@@ -221,6 +222,45 @@ TEST(Recovery, DiskFullFailsTheAppendDamagesNothingAndPassesWhenSpaceReturns) {
     ASSERT_FALSE(store->list("s", TimestampKind::producer, media::Timestamp{},
                              media::Timestamp::from_milliseconds(100), 100, "", page));
     EXPECT_EQ(page.fragments.size(), 4u);
+}
+
+TEST(Recovery, AFailedSyncFailsItsFragmentsCutsThemAndTheLogMovesOn) {
+    TempDir dir;
+    std::atomic<bool> failing{false};
+    auto options = test_options();
+    options.sync_fault = [&]() -> std::error_code {
+        return failing ? std::make_error_code(std::errc::io_error) : std::error_code{};
+    };
+    FragmentNumber a = 0, b = 0, c = 0;
+    {
+        auto store = FragmentStore::open(dir.path(), options);
+        ASSERT_FALSE(store->open_stream("s", 1));
+        ASSERT_FALSE(store->append("s", fragment_bytes(0, kPayload), metadata_at(0, 0), a));
+        ASSERT_FALSE(store->flush());
+        failing = true;
+        std::promise<std::error_code> b_result;
+        ASSERT_FALSE(store->append("s", fragment_bytes(1, kPayload), metadata_at(1, 1), b,
+                                   [&](FragmentNumber, std::error_code ec) { b_result.set_value(ec); }));
+        EXPECT_EQ(b_result.get_future().get(), make_error_code(Errc::io_error));
+        Fragment f;
+        EXPECT_EQ(store->read("s", b, f), make_error_code(Errc::fragment_not_found));
+        EXPECT_FALSE(
+            store->find_duplicate("s", media::Timestamp::from_milliseconds(1), fragment_bytes(1, kPayload)));
+        failing = false;
+        ASSERT_FALSE(store->append("s", fragment_bytes(2, kPayload), metadata_at(2, 2), c));
+        ASSERT_FALSE(store->flush());
+        EXPECT_GT(c, b);
+        ASSERT_FALSE(store->read("s", c, f));
+        EXPECT_EQ(*f.bytes, fragment_bytes(2, kPayload));
+    }
+    auto store = FragmentStore::open(dir.path(), test_options());
+    ASSERT_FALSE(store->open_stream("s", 1));
+    Fragment f;
+    ASSERT_FALSE(store->read("s", a, f));
+    EXPECT_EQ(*f.bytes, fragment_bytes(0, kPayload));
+    EXPECT_EQ(store->read("s", b, f), make_error_code(Errc::fragment_not_found));
+    ASSERT_FALSE(store->read("s", c, f));
+    EXPECT_EQ(*f.bytes, fragment_bytes(2, kPayload));
 }
 
 TEST(Recovery, RealDiskFullOnASmallTmpfs) {

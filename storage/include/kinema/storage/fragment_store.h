@@ -105,6 +105,9 @@ struct StoreOptions {
     // Test hook, called before every write of `bytes` bytes to a file of the data directory; a non-zero
     // return fails that write as if the system call had (e.g. std::errc::no_space_on_device).
     std::function<std::error_code(const std::filesystem::path& file, std::size_t bytes)> write_fault;
+    // Test hook, called before every sync round of the commit thread; a non-zero return fails the round as
+    // if fdatasync had (e.g. std::errc::io_error): its fragments fail and are cut from the log.
+    std::function<std::error_code()> sync_fault;
     // Clock for server-side decisions (retention, fragment numbers); tests inject a fake one.
     std::function<media::Timestamp()> clock;
 };
