@@ -364,6 +364,79 @@ TEST(FragmentStore, ConcurrentAppendsToManyStreamsShareSyncs) {
     }
 }
 
+TEST(FragmentStore, ReadersAlongsideAppendsOnlyEverSeeWholeFragments) {
+    TempDir dir;
+    auto options = test_options();
+    options.segment_max_bytes = 64 * 1024;  // rolls while readers read
+    auto store = FragmentStore::open(dir.path(), options);
+    ASSERT_FALSE(store->open_stream("s", 1));
+    std::atomic<bool> done{false};
+    std::atomic<int> reads{0};
+    std::atomic<int> bad{0};
+    std::thread reader([&] {
+        while (!done) {
+            FragmentPage page;
+            if (store->list("s", TimestampKind::producer, media::Timestamp{},
+                            media::Timestamp::from_milliseconds(1 << 30), 1000, "", page)) {
+                ++bad;
+                continue;
+            }
+            for (const auto& info : page.fragments) {
+                Fragment f;
+                // Fragment i has producer timestamp i ms and seed i.
+                const auto i = static_cast<std::uint64_t>(info.producer_timestamp.milliseconds());
+                if (store->read("s", info.number, f) || *f.bytes != fragment_bytes(i, 1000 + i % 3000)) ++bad;
+                ++reads;
+            }
+        }
+    });
+    for (int i = 0; i < 300; ++i) {
+        FragmentNumber n = 0;
+        ASSERT_FALSE(store->append("s", fragment_bytes(i, 1000 + i % 3000), metadata_at(i, i), n));
+        if (i % 50 == 0) {
+            ASSERT_FALSE(store->flush());
+        }
+    }
+    ASSERT_FALSE(store->flush());
+    done = true;
+    reader.join();
+    EXPECT_EQ(bad.load(), 0);
+    EXPECT_GT(reads.load(), 0);
+}
+
+TEST(FragmentStore, SegmentsRollByAgeAndAllStayReadableAfterReopen) {
+    TempDir dir;
+    auto options = test_options();
+    options.segment_max_age = std::chrono::seconds(0);  // every append starts a new segment
+    std::vector<FragmentNumber> numbers;
+    {
+        auto store = FragmentStore::open(dir.path(), options);
+        ASSERT_FALSE(store->open_stream("s", 1));
+        for (int i = 0; i < 10; ++i) {
+            FragmentNumber n = 0;
+            ASSERT_FALSE(store->append("s", fragment_bytes(i, 500), metadata_at(i, i), n));
+            numbers.push_back(n);
+        }
+        ASSERT_FALSE(store->flush());
+    }
+    std::size_t segments = 0;
+    for (const auto& e : std::filesystem::directory_iterator(dir.path() / "streams" / "s")) {
+        segments += e.path().extension() == ".seg";
+    }
+    EXPECT_EQ(segments, 10u);
+    auto store = FragmentStore::open(dir.path(), options);
+    ASSERT_FALSE(store->open_stream("s", 1));
+    for (int i = 0; i < 10; ++i) {
+        Fragment f;
+        ASSERT_FALSE(store->read("s", numbers[i], f));
+        EXPECT_EQ(*f.bytes, fragment_bytes(i, 500));
+    }
+    FragmentInfo info;
+    ASSERT_FALSE(
+        store->find_at_or_after("s", TimestampKind::server, media::Timestamp::from_milliseconds(7), info));
+    EXPECT_EQ(info.number, numbers[7]);
+}
+
 TEST(FragmentStore, RetentionZeroKeepsABoundedMemoryWindowAndWritesNothing) {
     TempDir dir;
     auto options = test_options();
