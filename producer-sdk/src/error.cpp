@@ -37,6 +37,8 @@ public:
                 return "invalid ACK message";
             case Errc::create_stream_failed:
                 return "CreateStream failed";
+            case Errc::write_failed:
+                return "cannot write the output file";
         }
         return "unknown producer error";
     }

@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "ack_parser.h"
+#include "file_transport.h"
 #include "kinema/media/mkv_writer.h"
 
 namespace kinema::producer {
@@ -34,7 +35,8 @@ ContentBufferLimits buffer_limits(const StreamConfig& c) {
 
 const StreamConfig& validated(const StreamConfig& c) {
     Endpoint e;
-    if (parse_endpoint(c.endpoint, e)) throw std::invalid_argument("invalid endpoint: " + c.endpoint);
+    if (c.output_file.empty() && parse_endpoint(c.endpoint, e))
+        throw std::invalid_argument("invalid endpoint: " + c.endpoint);
     if (!valid_stream_name(c.stream_name))
         throw std::invalid_argument("invalid stream name (1-256 of [a-zA-Z0-9_.-]): " + c.stream_name);
     if (c.storage_size == 0) throw std::invalid_argument("storage_size must be positive");
@@ -133,8 +135,14 @@ std::error_code StreamImpl::put_frame(const VideoFrame& frame) {
             if (!transport_ && !fragmenter_.header().empty()) {
                 buffer_.set_header(fragmenter_.header());
                 if (auto ec = start_transport_locked())
-                    events.errors.push_back(
-                        StreamError{ec, 0, {}, false, 0, "cannot start the network thread"});
+                    events.errors.push_back(StreamError{
+                        ec,
+                        0,
+                        {},
+                        false,
+                        0,
+                        config_.output_file.empty() ? "cannot start the network thread"
+                                                    : "cannot open the output file " + config_.output_file});
             }
             const Duration latency = buffer_.unsent_age();
             if (latency > config_.max_latency) {
@@ -249,7 +257,11 @@ StreamMetrics StreamImpl::metrics() const {
 }
 
 std::error_code StreamImpl::start_transport_locked() {
-    auto transport = std::make_unique<WsTransport>(transport_config_locked(), *this);
+    std::unique_ptr<Transport> transport;
+    if (!config_.output_file.empty())
+        transport = std::make_unique<FileTransport>(config_.output_file, *this);
+    else
+        transport = std::make_unique<WsTransport>(transport_config_locked(), *this);
     if (auto ec = transport->start()) return ec;
     transport_ = std::move(transport);
     return {};
@@ -406,6 +418,40 @@ void StreamImpl::on_create_stream_result(std::error_code result, std::string_vie
     if (!result) return;
     Events events;
     events.errors.push_back(StreamError{result, 0, {}, false, 0, std::string(detail)});
+    dispatch(std::move(events));
+}
+
+void StreamImpl::on_durable() {
+    // What a server would say for each fragment that went out whole: PERSISTED, in order.
+    std::vector<FragmentAck> acks;
+    {
+        std::lock_guard lock(mutex_);
+        std::vector<std::int64_t> timecodes;
+        for (const auto& f : buffer_.fragments())
+            if (f.closed && f.sent_at && f.state < FragmentState::persisted) timecodes.push_back(f.timecode);
+        std::vector<DroppedFragment> none;
+        for (const std::int64_t timecode : timecodes) {
+            buffer_.apply_ack(AckType::persisted, timecode, none);
+            ++counters_.acks_persisted;
+            FragmentAck ack;
+            ack.type = AckType::persisted;
+            ack.has_timecode = true;
+            ack.fragment_timecode = timecode;
+            acks.push_back(std::move(ack));
+        }
+        last_ack_ = Clock::now();
+        if (!acks.empty()) changed_.notify_all();
+    }
+    for (auto& ack : acks) {
+        Events events;
+        events.ack = std::move(ack);
+        dispatch(std::move(events));
+    }
+}
+
+void StreamImpl::on_transport_error(std::error_code error, std::string_view detail) {
+    Events events;
+    events.errors.push_back(StreamError{error, 0, {}, false, 0, std::string(detail)});
     dispatch(std::move(events));
 }
 

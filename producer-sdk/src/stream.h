@@ -43,6 +43,8 @@ public:
     void on_session_closed(std::error_code why, std::string_view detail) override;
     bool needs_restart(SteadyTime now) override;
     void on_create_stream_result(std::error_code result, std::string_view detail) override;
+    void on_durable() override;
+    void on_transport_error(std::error_code error, std::string_view detail) override;
 
 private:
     // What happened under the lock, reported to the user after it is released.
@@ -85,7 +87,7 @@ private:
     Bytes scratch_;
     std::vector<media::SimpleTag> next_tags_;        // before the next fragment only
     std::vector<media::SimpleTag> persistent_tags_;  // before every fragment
-    std::unique_ptr<WsTransport> transport_;
+    std::unique_ptr<Transport> transport_;
     bool stopping_ = false;
     bool stopped_ = false;
     std::optional<StopReport> stop_report_;

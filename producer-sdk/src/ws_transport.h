@@ -20,27 +20,9 @@
 #include <vector>
 
 #include "endpoint.h"
+#include "transport.h"
 
 namespace kinema::producer {
-
-using SteadyTime = std::chrono::steady_clock::time_point;
-
-// Called on the network thread, one call at a time.
-class TransportSink {
-public:
-    virtual ~TransportSink() = default;
-    virtual void on_session_open() = 0;
-    // Copies up to `max` bytes to send into `dst`; 0 when nothing is ready.
-    virtual std::size_t fill(std::uint8_t* dst, std::size_t max) = 0;
-    virtual bool has_unsent() = 0;
-    // One text message (an ACK). Returns true when the session must restart.
-    virtual bool on_message(std::string_view text) = 0;
-    virtual void on_session_closed(std::error_code why, std::string_view detail) = 0;
-    // Polled a few times a second while connected: true restarts the session (stale, broken).
-    virtual bool needs_restart(SteadyTime now) = 0;
-    // CreateStream finished: ok, or an error worth reporting (the stream keeps trying PutMedia).
-    virtual void on_create_stream_result(std::error_code result, std::string_view detail) = 0;
-};
 
 struct TransportConfig {
     Endpoint endpoint;
@@ -55,23 +37,23 @@ struct TransportConfig {
     std::chrono::nanoseconds poll_interval = std::chrono::milliseconds(100);
 };
 
-class WsTransport {
+class WsTransport final : public Transport {
 public:
     WsTransport(TransportConfig config, TransportSink& sink);
-    ~WsTransport();  // shutdown() with no wait if still running
+    ~WsTransport() override;  // shutdown() with no wait if still running
     WsTransport(const WsTransport&) = delete;
     WsTransport& operator=(const WsTransport&) = delete;
 
     // Creates the context and starts the network thread, which connects at once.
-    std::error_code start();
+    std::error_code start() override;
     // New bytes are ready to send.
-    void wake();
+    void wake() override;
     // Close the current connection and open a new session (after the backoff).
-    void restart_session();
+    void restart_session() override;
     // Stops the network thread. The sink is never called after this returns. Returns false when the
     // thread did not finish by `deadline` (a blocking DNS lookup): it is then left to finish on its own and
     // frees its resources itself.
-    bool shutdown(SteadyTime deadline);
+    bool shutdown(SteadyTime deadline) override;
 
     struct Core;
 

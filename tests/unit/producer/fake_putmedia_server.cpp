@@ -170,6 +170,7 @@ void FakePutMediaServer::on_receive(lws* wsi, Connection& c, const std::uint8_t*
         std::lock_guard lock(mutex_);
         FakeSession& s = sessions_[c.session];
         s.bytes += len;
+        s.data.insert(s.data.end(), data, data + len);
         s.started_with_ebml_header = match(*c.stream, 0, {0x1A, 0x45, 0xDF, 0xA3});
     }
     scan(wsi, c);

@@ -24,9 +24,10 @@ struct FakeSession {
     bool started_with_ebml_header = false;
     std::vector<std::int64_t> clusters;  // cluster timecodes in arrival order
     std::uint64_t bytes = 0;
-    std::string stream_name;      // x-amzn-stream-name
-    std::string timecode_type;    // x-amzn-fragment-timecode-type
-    std::string start_timestamp;  // x-amzn-producer-start-timestamp
+    std::vector<std::uint8_t> data;  // every byte received, in order
+    std::string stream_name;         // x-amzn-stream-name
+    std::string timecode_type;       // x-amzn-fragment-timecode-type
+    std::string start_timestamp;     // x-amzn-producer-start-timestamp
     bool closed = false;
 };
 

@@ -19,6 +19,7 @@ enum class Errc {
     server_error,           // an ERROR ACK from the server (its KVS id and name are in the event)
     invalid_ack,            // a message from the server that is not an ACK object
     create_stream_failed,   // POST /createStream failed (other than ResourceInUseException)
+    write_failed,           // the output file (StreamConfig::output_file) could not be opened or written
 };
 
 const std::error_category& producer_category() noexcept;

@@ -19,6 +19,10 @@ struct StreamConfig {
     std::string stream_name;  // [a-zA-Z0-9_.-], 1-256 characters
     // wss:// only: a PEM file of trusted CAs; empty uses the system's default store.
     std::string ca_path;
+    // Non-empty: no network. The MKV byte stream this stream would send (same header, clusters and tags)
+    // goes to this file, created or truncated; each fragment counts as PERSISTED once written and synced.
+    // endpoint and create_if_missing are then ignored.
+    std::string output_file;
 
     // POST /createStream before streaming; an existing stream (ResourceInUseException) is fine.
     bool create_if_missing = false;
