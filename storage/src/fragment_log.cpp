@@ -38,17 +38,30 @@ std::error_code StreamLog::ensure_disk() {
     }
     RecoveredStream recovered;
     if (auto rec_ec = recover_stream(dir_, options_.max_fragment_bytes, fault_, recovered)) return rec_ec;
+    // Headers put while the stream was memory-only (retention 0) get written now, so fragments that name
+    // them from here on can be rebuilt after a restart. Their ids are above the recovered ones: memory-only
+    // ids continue from whatever headers.log held when the stream was opened.
+    headers_file_ = std::move(recovered.headers_file);
+    headers_end_ = recovered.headers_end;
+    for (const auto& [id, bytes] : headers_) {
+        if (recovered.headers.contains(id)) continue;
+        const auto record = encode_header_record(id, *bytes);
+        const std::span<const std::uint8_t> buffers[] = {record};
+        if (auto write_ec = headers_file_.write_at(headers_end_, buffers)) return write_ec;
+        headers_end_ += record.size();
+        headers_dirty_ = true;
+        recovered.headers[id] = bytes;
+    }
     std::lock_guard lock(state_mutex_);
     segments_ = std::move(recovered.segments);
     index_ = std::move(recovered.index);
+    const bool had_headers = !headers_.empty();
     headers_ = std::move(recovered.headers);
     for (const auto& [id, bytes] : headers_) {
         last_header_id_ = std::max(last_header_id_, id);
-        headers_last_ = *bytes;
+        if (!had_headers) headers_last_ = *bytes;
     }
     recovery_report_ = recovered.report;
-    headers_file_ = std::move(recovered.headers_file);
-    headers_end_ = recovered.headers_end;
     if (!index_.empty()) last_number_ = std::max(last_number_, index_.back().number);
     // Keep appending to the last segment unless it is full; a fresh process starts its age again.
     if (!segments_.empty() && segments_.back()->write_end < options_.segment_max_bytes)
@@ -89,7 +102,7 @@ std::error_code StreamLog::put_header(std::span<const std::uint8_t> bytes, Heade
         }
     }
     const HeaderId new_id = last_header_id_ + 1;
-    if (retention > 0) {
+    if (retention > 0 || disk_ready_) {
         if (auto ec = ensure_disk()) return ec;
         const auto record = encode_header_record(new_id, bytes);
         const std::span<const std::uint8_t> buffers[] = {record};

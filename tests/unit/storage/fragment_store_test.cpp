@@ -473,6 +473,34 @@ TEST(FragmentStore, RetentionZeroKeepsABoundedMemoryWindowAndWritesNothing) {
     EXPECT_FALSE(store->get_header("live", header, got));
 }
 
+TEST(FragmentStore, RaisingRetentionFromZeroPersistsTheSessionHeader) {
+    TempDir dir;
+    const std::vector<std::uint8_t> mkv_header = {0x1A, 0x45, 0xDF, 0xA3, 7};
+    HeaderId id = 0;
+    FragmentNumber n = 0;
+    {
+        auto store = FragmentStore::open(dir.path(), test_options());
+        ASSERT_FALSE(store->open_stream("s", 0));
+        ASSERT_FALSE(store->put_header("s", mkv_header, id));
+        ASSERT_FALSE(store->append("s", fragment_bytes(1, 100), metadata_at(1, 1, id), n));
+        ASSERT_FALSE(store->set_retention("s", 24));
+        // The same producer session goes on: same header, now stored on disk.
+        HeaderId again = 0;
+        ASSERT_FALSE(store->put_header("s", mkv_header, again));
+        EXPECT_EQ(again, id);
+        ASSERT_FALSE(store->append("s", fragment_bytes(2, 100), metadata_at(2, 2, id), n));
+        ASSERT_FALSE(store->flush());
+    }
+    auto store = FragmentStore::open(dir.path(), test_options());
+    ASSERT_FALSE(store->open_stream("s", 24));
+    Fragment f;
+    ASSERT_FALSE(store->read("s", n, f));
+    EXPECT_EQ(*f.bytes, fragment_bytes(2, 100));
+    std::shared_ptr<const std::vector<std::uint8_t>> header;
+    ASSERT_FALSE(store->get_header("s", f.info.header_id, header));
+    EXPECT_EQ(*header, mkv_header);
+}
+
 TEST(FragmentStore, MemoryWindowIsBoundedByBytes) {
     TempDir dir;
     auto options = test_options();
