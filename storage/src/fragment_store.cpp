@@ -180,9 +180,11 @@ std::error_code FragmentStore::delete_stream(std::string_view stream) {
     if (log) log->close();
     const auto dir = impl_->streams_dir_ / std::string(stream);
     std::error_code ec;
+    const bool existed = std::filesystem::exists(dir, ec);
     std::filesystem::remove_all(dir, ec);
     if (ec) return errno_to_error(ec.value());
-    if (!log) return Errc::resource_not_found;
+    // A stream that is not open (e.g. after a restart) still has its data removed.
+    if (!log && !existed) return Errc::resource_not_found;
     return {};
 }
 

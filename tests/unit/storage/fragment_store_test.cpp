@@ -530,6 +530,18 @@ TEST(FragmentStore, DeleteStreamRemovesItsData) {
     Fragment f;
     EXPECT_EQ(store->read("gone", n, f), make_error_code(Errc::resource_not_found));
     EXPECT_EQ(store->delete_stream("gone"), make_error_code(Errc::resource_not_found));
+    // A stream with data on disk that was not opened since the start is deleted too.
+    {
+        auto other = FragmentStore::open(dir.path() / "other", test_options());
+        ASSERT_FALSE(other->open_stream("cold", 1));
+        ASSERT_FALSE(other->append("cold", fragment_bytes(1, 100), metadata_at(0, 0), n));
+        ASSERT_FALSE(other->flush());
+    }
+    {
+        auto other = FragmentStore::open(dir.path() / "other", test_options());
+        EXPECT_FALSE(other->delete_stream("cold"));
+        EXPECT_FALSE(std::filesystem::exists(dir.path() / "other" / "streams" / "cold"));
+    }
     // Re-creating it starts empty.
     ASSERT_FALSE(store->open_stream("gone", 1));
     FragmentInfo info;

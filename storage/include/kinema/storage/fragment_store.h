@@ -79,7 +79,7 @@ struct FragmentPage {
 
 // Fires once per fragment: with {} once it is durable (fdatasync'd; for retention-0 streams: once it is in
 // the in-memory window), or with the error that failed it (disk_full, io_error, closed). Runs on the
-// commit thread: keep it short (post to your executor).
+// commit thread: keep it short (post to your executor), do not throw, do not call flush() from it.
 using CommitCallback = std::function<void(FragmentNumber, std::error_code)>;
 
 // Called on the commit thread once per fragment as it becomes readable (durable), in number order.
@@ -151,7 +151,8 @@ public:
     // Errors: invalid_argument (bad name), io_error, corrupt_record (index and data cannot be reconciled).
     std::error_code open_stream(std::string_view stream, std::uint32_t retention_hours);
     bool is_open(std::string_view stream) const;
-    // Closes the stream and removes all its data. Pending commits fail with `closed`.
+    // Closes the stream (if open) and removes all its data, also when it was not opened since the start.
+    // Pending commits fail with `closed`. resource_not_found if there was neither an open stream nor data.
     std::error_code delete_stream(std::string_view stream);
     std::error_code set_retention(std::string_view stream, std::uint32_t retention_hours);
 
