@@ -67,8 +67,8 @@ public:
         storage::CatalogError error;
         catalog_ = storage::Catalog::open(config_.data_dir, {config_.region, config_.account}, error);
         if (!catalog_) throw std::runtime_error(error.message);
-        finish_interrupted_deletes();
         store_ = storage::FragmentStore::open(config_.data_dir);
+        finish_interrupted_deletes();
 
         ctx_ = std::make_shared<SessionContext>();
         ctx_->blocking = &blocking_;
@@ -153,9 +153,19 @@ private:
         if (auto e = catalog_->streams_being_deleted(pending)) throw std::runtime_error(e.message);
         for (const auto& info : pending) {
             spdlog::info("finishing the interrupted deletion of stream {}", info.name);
-            if (auto e = catalog_->delete_stream({{}, info.arn}, {}, {}))
+            if (auto e = catalog_->delete_stream({{}, info.arn}, {}, delete_stream_data()))
                 spdlog::warn("stream {} stays DELETING: {}", info.name, e.message);
         }
+    }
+
+    // DeleteStream removes the stream's fragments before its catalog row; a stream that never stored data has
+    // nothing to remove.
+    storage::DeleteStreamData delete_stream_data() {
+        return [store = store_.get()](const storage::StreamInfo& info) -> std::error_code {
+            const auto ec = store->delete_stream(info.name);
+            if (ec == storage::Errc::resource_not_found) return {};
+            return ec;
+        };
     }
 
     void add_routes() {
@@ -182,6 +192,7 @@ private:
         control.catalog = catalog_.get();
         control.public_url = [this] { return public_url_; };
         control.max_json_depth = config_.max_json_depth;
+        control.delete_stream_data = delete_stream_data();
         add_control_plane_routes(router, std::move(control));
         add_archived_media_routes(router, {catalog_.get(), store_.get()});
         add_media_placeholder_routes(router);
