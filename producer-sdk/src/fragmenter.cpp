@@ -6,6 +6,26 @@
 namespace kinema::producer {
 namespace h264 = media::h264;
 
+namespace {
+
+// True when `data` is exactly a sequence of NAL units with 4-byte big-endian lengths (AVCC), each with a
+// valid header (forbidden_zero_bit clear). Checked before the start-code test because the two overlap: an
+// AVCC NAL unit of 256-511 bytes begins 00 00 01 xx, and one of 1 byte begins 00 00 00 01.
+bool is_avcc(std::span<const std::uint8_t> data) {
+    std::size_t p = 0;
+    while (p < data.size()) {
+        if (data.size() - p < 5) return false;
+        const std::size_t length = (std::size_t{data[p]} << 24) | (std::size_t{data[p + 1]} << 16) |
+                                   (std::size_t{data[p + 2]} << 8) | data[p + 3];
+        p += 4;
+        if (length == 0 || length > data.size() - p || (data[p] & 0x80) != 0) return false;
+        p += length;
+    }
+    return true;
+}
+
+}  // namespace
+
 Fragmenter::Fragmenter(FragmenterConfig config) : config_(std::move(config)) {}
 
 std::error_code Fragmenter::learn_codec_private(std::span<const std::uint8_t> access_unit, bool annexb) {
@@ -62,7 +82,7 @@ std::error_code Fragmenter::add_frame(const VideoFrame& frame, Bytes& out,
     started.reset();
     if (frame.data.empty()) return Errc::invalid_argument;
     if (need_key_frame_ && !frame.key) return Errc::waiting_for_key_frame;
-    const bool annexb = h264::looks_like_annexb(frame.data);
+    const bool annexb = !is_avcc(frame.data) && h264::looks_like_annexb(frame.data);
     if (!writer_) {
         if (config_.codec_private.empty()) {
             if (auto ec = learn_codec_private(frame.data, annexb)) return ec;

@@ -121,6 +121,7 @@ std::error_code StreamImpl::put_frame(const VideoFrame& frame) {
                     result = frame_dropped(Errc::buffer_full);
                 } else {
                     if (started) {
+                        ++counters_.fragments_put;
                         next_tags_.clear();
                         buffer_.open_fragment(started->timecode, started->start);
                         buffer_.append(tags, frame.pts, false);

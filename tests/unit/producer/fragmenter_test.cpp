@@ -177,6 +177,40 @@ TEST(Fragmenter, AvccFramesWithConfiguredCodecPrivatePassThrough) {
     EXPECT_TRUE(contains(fragmenter.header(), avcc));
 }
 
+// AVCC frames whose first length looks like a start code (00 00 01 xx for 256-511 bytes, 00 00 00 01 for
+// one byte) must pass through unchanged, not be split at the "start code"; Annex-B still converts.
+TEST(Fragmenter, AvccFramesThatStartLikeAStartCodeAreNotMistakenForAnnexB) {
+    Bytes avcc;
+    ASSERT_FALSE(media::h264::build_avcc(std::vector<Bytes>{kSps}, std::vector<Bytes>{kPps}, avcc));
+    struct Case {
+        const char* name;
+        std::vector<std::size_t> nal_sizes;
+    };
+    for (const Case& c : {Case{"256 bytes", {256}}, Case{"300 bytes", {300}}, Case{"511 bytes", {511}},
+                          Case{"1 byte then 40", {1, 40}}, Case{"1 byte then 300", {1, 300}}}) {
+        Fragmenter fragmenter(config(true, 2s, true, avcc));
+        Bytes au;
+        for (std::size_t i = 0; i < c.nal_sizes.size(); ++i) {
+            const std::size_t n = c.nal_sizes[i];
+            for (int shift = 24; shift >= 0; shift -= 8)
+                au.push_back(static_cast<std::uint8_t>(n >> shift));
+            Bytes nal(n, 0x5A);
+            nal[0] = i + 1 == c.nal_sizes.size() ? 0x65 : 0x09;  // an access unit delimiter, then the IDR
+            au.insert(au.end(), nal.begin(), nal.end());
+        }
+        Bytes out;
+        std::optional<FragmentStart> started;
+        ASSERT_FALSE(fragmenter.add_frame(frame(au, ms(10), true), out, started)) << c.name;
+        EXPECT_TRUE(contains(out, au)) << c.name;  // the SimpleBlock carries the frame as it came
+    }
+    Fragmenter annexb_fragmenter(config());
+    const Bytes annexb = access_unit(true);
+    Bytes out;
+    std::optional<FragmentStart> started;
+    ASSERT_FALSE(annexb_fragmenter.add_frame(frame(annexb, ms(10), true), out, started));
+    EXPECT_TRUE(contains(out, {0x00, 0x00, 0x00, 0x04, 0x65, 0x55, 0x55, 0x55}));
+}
+
 TEST(Fragmenter, EndFragmentMakesTheNextFrameStartOneEvenADeltaFrame) {
     Fragmenter fragmenter(config());
     run_steps(fragmenter, {{0, true, 0}, {33, false, {}}});

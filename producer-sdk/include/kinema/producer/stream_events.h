@@ -84,6 +84,7 @@ struct StreamMetrics {
     Duration current_latency{0};
     std::uint64_t frames_put = 0;
     std::uint64_t frames_dropped = 0;
+    std::uint64_t fragments_put = 0;  // fragments started (MKV Clusters)
     std::uint64_t fragments_dropped = 0;
     std::uint64_t bytes_sent = 0;
     std::uint64_t acks_buffering = 0;
