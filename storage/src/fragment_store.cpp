@@ -71,7 +71,7 @@ public:
     Impl(std::filesystem::path data_dir, StoreOptions options)
         : options_(std::move(options)),
           streams_dir_(data_dir / "streams"),
-          committer_(make_root(), options_.commit_max_wait, &options_.sync_fault) {
+          committer_(make_root(), options_) {
         if (options_.retention_sweep_interval.count() > 0) {
             sweeper_ = std::thread([this] { sweep_loop(); });
         }
@@ -298,6 +298,7 @@ StoreStats FragmentStore::stats() const {
     stats.syncs = impl_->committer_.syncs();
     stats.fragments_committed = impl_->committer_.fragments_committed();
     stats.bytes_appended = impl_->bytes_appended_.load();
+    stats.sync_time = impl_->committer_.sync_time();
     return stats;
 }
 

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <future>
 #include <map>
 #include <set>
@@ -13,9 +14,8 @@
 
 namespace kinema::storage {
 
-GroupCommitter::GroupCommitter(const std::filesystem::path& root, std::chrono::microseconds max_wait,
-                               const SyncFault* sync_fault)
-    : sync_fault_(sync_fault), max_wait_(max_wait) {
+GroupCommitter::GroupCommitter(const std::filesystem::path& root, const StoreOptions& options)
+    : options_(options), max_wait_(options.commit_max_wait) {
     root_fd_ = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (root_fd_ < 0) throw std::system_error(errno, std::generic_category(), "open " + root.string());
     thread_ = std::thread([this] { run(); });
@@ -95,8 +95,9 @@ std::error_code GroupCommitter::sync_batch(const std::vector<PendingCommit>& bat
     const std::size_t files = segments.size() + headers.size() + dirs.size();
     std::error_code ec;
     if (files == 0) return {};
-    if (sync_fault_ && *sync_fault_) {
-        if (auto fault = (*sync_fault_)()) {
+    const auto started = std::chrono::steady_clock::now();
+    if (options_.sync_fault) {
+        if (auto fault = options_.sync_fault()) {
             ec = fault.category() == storage_category() ? fault : errno_to_error(fault.value());
         }
     }
@@ -118,6 +119,14 @@ std::error_code GroupCommitter::sync_batch(const std::vector<PendingCommit>& bat
             syncs_.fetch_add(1);
             if (!ec) ec = sync_directory(*dir);
         }
+    }
+    const auto took =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - started);
+    sync_ns_.fetch_add(took.count());
+    if (options_.on_sync) {
+        options_.on_sync(
+            took, static_cast<std::size_t>(std::count_if(batch.begin(), batch.end(),
+                                                         [](const PendingCommit& p) { return p.stream; })));
     }
     if (ec) {
         for (auto* s : headers)

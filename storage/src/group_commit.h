@@ -41,10 +41,8 @@ public:
     // data on that file system: give the data directory its own file system in production.)
     static constexpr std::size_t kMaxSeparateSyncs = 1;
 
-    using SyncFault = std::function<std::error_code()>;
-    // `sync_fault` (may be empty) must outlive the committer.
-    GroupCommitter(const std::filesystem::path& root, std::chrono::microseconds max_wait,
-                   const SyncFault* sync_fault = nullptr);
+    // Uses options.commit_max_wait and the sync_fault and on_sync hooks; `options` must outlive it.
+    GroupCommitter(const std::filesystem::path& root, const StoreOptions& options);
     ~GroupCommitter();
     GroupCommitter(const GroupCommitter&) = delete;
     GroupCommitter& operator=(const GroupCommitter&) = delete;
@@ -58,6 +56,7 @@ public:
 
     std::uint64_t syncs() const { return syncs_.load(); }
     std::uint64_t fragments_committed() const { return committed_.load(); }
+    std::chrono::nanoseconds sync_time() const { return std::chrono::nanoseconds(sync_ns_.load()); }
 
 private:
     void run();
@@ -65,7 +64,7 @@ private:
     std::error_code sync_batch(const std::vector<PendingCommit>& batch);
 
     int root_fd_ = -1;
-    const SyncFault* sync_fault_ = nullptr;
+    const StoreOptions& options_;
     std::chrono::microseconds max_wait_;
     std::mutex mutex_;
     std::condition_variable wake_;
@@ -74,6 +73,7 @@ private:
     bool stopping_ = false;
     std::atomic<std::uint64_t> syncs_{0};
     std::atomic<std::uint64_t> committed_{0};
+    std::atomic<std::int64_t> sync_ns_{0};
     std::thread thread_;
 };
 

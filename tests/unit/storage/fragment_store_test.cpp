@@ -325,6 +325,12 @@ TEST(FragmentStore, ConcurrentAppendsToManyStreamsShareSyncs) {
     TempDir dir;
     auto options = test_options();
     options.commit_max_wait = std::chrono::microseconds(2000);
+    std::atomic<std::size_t> synced{0};
+    std::atomic<std::size_t> rounds{0};
+    options.on_sync = [&](std::chrono::nanoseconds, std::size_t fragments) {
+        synced += fragments;
+        ++rounds;
+    };
     auto store = FragmentStore::open(dir.path(), options);
     constexpr int kStreams = 8;
     constexpr int kPerStream = 50;
@@ -351,6 +357,9 @@ TEST(FragmentStore, ConcurrentAppendsToManyStreamsShareSyncs) {
     const auto stats = store->stats();
     EXPECT_EQ(stats.fragments_committed, static_cast<std::uint64_t>(kStreams * kPerStream));
     EXPECT_LT(stats.syncs, stats.fragments_committed);  // group commit
+    EXPECT_EQ(synced.load(), stats.fragments_committed);
+    EXPECT_LE(rounds.load(), stats.syncs);
+    EXPECT_GT(stats.sync_time.count(), 0);
     for (int s = 0; s < kStreams; ++s) {
         FragmentPage page;
         ASSERT_FALSE(store->list("s" + std::to_string(s), TimestampKind::producer, media::Timestamp{},
