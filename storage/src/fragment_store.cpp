@@ -93,6 +93,14 @@ public:
         return it == streams_.end() ? nullptr : it->second;
     }
 
+    // Runs `read` on the stream's log, or gives resource_not_found when the stream is not open.
+    template <typename Read>
+    std::error_code with(std::string_view stream, Read&& read) const {
+        auto log = find(stream);
+        if (!log) return Errc::resource_not_found;
+        return read(*log);
+    }
+
     media::Timestamp now() const { return options_.clock ? options_.clock() : media::Timestamp::now(); }
 
     std::filesystem::path make_root() {
@@ -225,60 +233,52 @@ std::optional<FragmentNumber> FragmentStore::find_duplicate(std::string_view str
                                crc32c(bytes));
 }
 
-#define KINEMA_WITH_STREAM(stream)  \
-    auto log = impl_->find(stream); \
-    if (!log) return make_error_code(Errc::resource_not_found)
-
 std::error_code FragmentStore::get_info(std::string_view stream, FragmentNumber number,
                                         FragmentInfo& info) const {
-    KINEMA_WITH_STREAM(stream);
-    return log->get_info(number, info);
+    return impl_->with(stream, [&](StreamLog& log) { return log.get_info(number, info); });
 }
 
 std::error_code FragmentStore::read(std::string_view stream, FragmentNumber number,
                                     Fragment& fragment) const {
-    KINEMA_WITH_STREAM(stream);
-    return log->read(number, fragment);
+    return impl_->with(stream, [&](StreamLog& log) { return log.read(number, fragment); });
 }
 
 std::error_code FragmentStore::get_header(std::string_view stream, HeaderId id,
                                           std::shared_ptr<const std::vector<std::uint8_t>>& bytes) const {
-    KINEMA_WITH_STREAM(stream);
-    return log->get_header(id, bytes);
+    return impl_->with(stream, [&](StreamLog& log) { return log.get_header(id, bytes); });
 }
 
 std::error_code FragmentStore::find_at_or_after(std::string_view stream, TimestampKind kind,
                                                 media::Timestamp at, FragmentInfo& info) const {
-    KINEMA_WITH_STREAM(stream);
-    return log->find_at_or_after(kind, at.nanoseconds(), info);
+    return impl_->with(stream,
+                       [&](StreamLog& log) { return log.find_at_or_after(kind, at.nanoseconds(), info); });
 }
 
 std::error_code FragmentStore::list(std::string_view stream, TimestampKind kind, media::Timestamp start,
                                     media::Timestamp end, std::size_t max_results, std::string_view token,
                                     FragmentPage& page) const {
-    KINEMA_WITH_STREAM(stream);
-    return log->list(kind, start.nanoseconds(), end.nanoseconds(), max_results, token, page);
+    return impl_->with(stream, [&](StreamLog& log) {
+        return log.list(kind, start.nanoseconds(), end.nanoseconds(), max_results, token, page);
+    });
 }
 
 std::error_code FragmentStore::oldest(std::string_view stream, FragmentInfo& info) const {
-    KINEMA_WITH_STREAM(stream);
-    return log->oldest(info);
+    return impl_->with(stream, [&](StreamLog& log) { return log.oldest(info); });
 }
 
 std::error_code FragmentStore::newest(std::string_view stream, FragmentInfo& info) const {
-    KINEMA_WITH_STREAM(stream);
-    return log->newest(info);
+    return impl_->with(stream, [&](StreamLog& log) { return log.newest(info); });
 }
 
 std::error_code FragmentStore::next_after(std::string_view stream, FragmentNumber after,
                                           FragmentInfo& info) const {
-    KINEMA_WITH_STREAM(stream);
-    return log->next_after(after, info);
+    return impl_->with(stream, [&](StreamLog& log) { return log.next_after(after, info); });
 }
 
 std::error_code FragmentStore::follow(std::string_view stream, TailCallback on_fragment,
                                       TailSubscription& subscription) {
-    KINEMA_WITH_STREAM(stream);
+    auto log = impl_->find(stream);
+    if (!log) return Errc::resource_not_found;
     const auto id = log->follow(std::move(on_fragment));
     std::weak_ptr<StreamLog> weak = log;
     subscription = TailSubscription([weak, id] {
@@ -286,8 +286,6 @@ std::error_code FragmentStore::follow(std::string_view stream, TailCallback on_f
     });
     return {};
 }
-
-#undef KINEMA_WITH_STREAM
 
 std::size_t FragmentStore::sweep_retention() {
     return impl_->sweep();
