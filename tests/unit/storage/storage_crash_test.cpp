@@ -40,6 +40,12 @@ static_assert(sizeof(Report) <= PIPE_BUF, "a report must be written atomically")
 std::string stream_name(int i) {
     return "cam-" + std::to_string(i);
 }
+// Each round is a producer session per stream, with its own MKV header (every fragment names it).
+std::vector<std::uint8_t> session_header(std::uint64_t round, int stream) {
+    const std::string text =
+        "EBML+Segment+Info+Tracks of round " + std::to_string(round) + " stream " + std::to_string(stream);
+    return {text.begin(), text.end()};
+}
 std::size_t size_for(std::uint64_t seed) {
     return 100 + seed % 4000;
 }
@@ -54,8 +60,10 @@ StoreOptions crash_options() {
 
 [[noreturn]] void run_child(const std::filesystem::path& dir, int report_fd, std::uint64_t round) {
     auto store = FragmentStore::open(dir, crash_options());
+    std::vector<HeaderId> headers(kStreams);
     for (int s = 0; s < kStreams; ++s) {
         if (store->open_stream(stream_name(s), 24)) ::_exit(2);
+        if (store->put_header(stream_name(s), session_header(round, s), headers[s])) ::_exit(2);
     }
     std::vector<std::thread> threads;
     for (int t = 0; t < kThreads; ++t) {
@@ -66,7 +74,7 @@ StoreOptions crash_options() {
                 const auto bytes = fragment_bytes(seed, size_for(seed));
                 FragmentNumber n = 0;
                 const auto ts = static_cast<std::int64_t>(i);
-                store->append(stream_name(s), bytes, metadata_at(ts, ts), n,
+                store->append(stream_name(s), bytes, metadata_at(ts, ts, headers[s]), n,
                               [report_fd, s, seed](FragmentNumber number, std::error_code ec) {
                                   if (ec) return;
                                   const Report r{static_cast<std::uint64_t>(s), number, seed};
@@ -162,6 +170,9 @@ TEST(StorageCrash, KillNineAtRandomMomentsLosesNothingCommitted) {
             ASSERT_FALSE(store->read(name, r.number, f))
                 << "round " << rounds << " lost " << name << "/" << r.number;
             ASSERT_EQ(*f.bytes, fragment_bytes(r.seed, size_for(r.seed))) << name << "/" << r.number;
+            std::shared_ptr<const std::vector<std::uint8_t>> header;
+            ASSERT_FALSE(store->get_header(name, f.info.header_id, header)) << name << "/" << r.number;
+            ASSERT_EQ(*header, session_header(r.seed >> 40, static_cast<int>(r.stream)));
             committed[{r.stream, r.number}] = r.seed;
         }
         // Earlier rounds' commits: still indexed with the same size and checksum.
