@@ -2,6 +2,10 @@
 // thread and the retention thread.
 #include "kinema/storage/fragment_store.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <charconv>
 #include <condition_variable>
 #include <cstdio>
@@ -85,6 +89,7 @@ public:
         sweep_wake_.notify_one();
         if (sweeper_.joinable()) sweeper_.join();
         committer_.stop();  // finishes every pending commit first
+        if (lock_fd_ >= 0) ::close(lock_fd_);
     }
 
     std::shared_ptr<StreamLog> find(std::string_view name) const {
@@ -103,8 +108,21 @@ public:
 
     media::Timestamp now() const { return options_.clock ? options_.clock() : media::Timestamp::now(); }
 
+    // Creates the streams directory and takes its lock: two stores on one directory would cut each other's
+    // files during recovery. The kernel drops the lock when the process dies, so a crash leaves none.
     std::filesystem::path make_root() {
         std::filesystem::create_directories(streams_dir_);
+        const auto lock_path = streams_dir_ / ".lock";
+        lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (lock_fd_ < 0)
+            throw std::system_error(errno, std::generic_category(), "open " + lock_path.string());
+        if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+            const int err = errno;
+            ::close(lock_fd_);
+            lock_fd_ = -1;
+            throw std::system_error(err, std::generic_category(),
+                                    "data directory " + streams_dir_.parent_path().string() + " is in use");
+        }
         return streams_dir_;
     }
 
@@ -137,6 +155,7 @@ public:
     std::unordered_map<std::string, std::shared_ptr<StreamLog>> streams_;
     std::mutex open_mutex_;  // serialises open/delete of streams (recovery runs under it)
     std::atomic<std::uint64_t> bytes_appended_{0};
+    int lock_fd_ = -1;  // set by make_root() while committer_ is constructed: keep it declared before
     GroupCommitter committer_;
     std::mutex sweep_mutex_;
     std::condition_variable sweep_wake_;

@@ -73,6 +73,14 @@ TEST(FragmentStore, InvalidNamesNeverTouchTheDisk) {
     EXPECT_EQ(store->append("nope", bytes, metadata_at(0, 0), n), make_error_code(Errc::resource_not_found));
 }
 
+TEST(FragmentStore, OneStorePerDataDirectory) {
+    TempDir dir;
+    auto store = FragmentStore::open(dir.path(), test_options());
+    EXPECT_THROW(FragmentStore::open(dir.path(), test_options()), std::system_error);
+    store.reset();
+    EXPECT_NO_THROW(FragmentStore::open(dir.path(), test_options()));
+}
+
 TEST(FragmentStore, AppendCommitReadRoundTrip) {
     TempDir dir;
     auto store = FragmentStore::open(dir.path(), test_options());

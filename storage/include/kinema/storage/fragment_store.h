@@ -141,8 +141,9 @@ struct StoreStats {
 
 class FragmentStore {
 public:
-    // Opens (creating if needed) <data_dir>/streams. One instance per data directory. Streams are opened
-    // lazily with open_stream(). Throws std::system_error if the directory cannot be created.
+    // Opens (creating if needed) <data_dir>/streams. One instance per data directory, enforced with a lock
+    // (flock of <data_dir>/streams/.lock). Streams are opened lazily with open_stream(). Throws
+    // std::system_error if the directory cannot be created or another store has it open.
     static std::unique_ptr<FragmentStore> open(const std::filesystem::path& data_dir,
                                                StoreOptions options = {});
     ~FragmentStore();
