@@ -90,7 +90,8 @@ bool match(const std::vector<std::uint8_t>& s, std::size_t p, std::initializer_l
 
 }  // namespace
 
-FakePutMediaServer::FakePutMediaServer(Mode mode) : mode_(mode) {
+FakePutMediaServer::FakePutMediaServer(Mode mode, const std::string& tls_cert, const std::string& tls_key)
+    : mode_(mode), tls_(!tls_cert.empty()) {
     lws_set_log_level(LLL_ERR, nullptr);
     lws_context_creation_info info{};
     info.port = 0;  // ephemeral
@@ -100,6 +101,11 @@ FakePutMediaServer::FakePutMediaServer(Mode mode) : mode_(mode) {
     info.gid = -1;
     info.uid = -1;
     info.fd_limit_per_thread = 64;
+    if (tls_) {
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+        info.ssl_cert_filepath = tls_cert.c_str();
+        info.ssl_private_key_filepath = tls_key.c_str();
+    }
     context_ = lws_create_context(&info);
     if (context_ == nullptr) throw std::runtime_error("fake server: lws_create_context failed");
     port_ = lws_get_vhost_listen_port(lws_get_vhost_by_name(context_, "default"));

@@ -42,11 +42,15 @@ class FakePutMediaServer {
 public:
     enum class Mode { ack, silent };
 
-    explicit FakePutMediaServer(Mode mode = Mode::ack);
+    // With a certificate and key (PEM files), the server speaks TLS: wss:// and https://.
+    explicit FakePutMediaServer(Mode mode = Mode::ack, const std::string& tls_cert = {},
+                                const std::string& tls_key = {});
     ~FakePutMediaServer();
 
     int port() const { return port_; }
-    std::string endpoint() const { return "ws://127.0.0.1:" + std::to_string(port_); }
+    std::string endpoint() const {
+        return (tls_ ? "wss://127.0.0.1:" : "ws://127.0.0.1:") + std::to_string(port_);
+    }
     void set_mode(Mode mode);
 
     // The answer to every plain HTTP request (default: 200, {}, no x-amzn-ErrorType).
@@ -90,6 +94,7 @@ private:
     bool exit_ = false;
     lws_context* context_ = nullptr;
     int port_ = 0;
+    bool tls_ = false;
     std::thread thread_;
 };
 
