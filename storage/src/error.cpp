@@ -34,6 +34,8 @@ public:
                 return "corrupt record";
             case Errc::closed:
                 return "storage is closed";
+            case Errc::commit_backlog:
+                return "too much data waiting to be made durable";
         }
         return "unknown storage error";
     }

@@ -155,6 +155,7 @@ std::error_code StreamLog::append(std::span<const std::uint8_t> bytes, const Fra
     pending.entry.frame_count = metadata.frame_count;
     pending.on_commit = std::move(on_commit);
 
+    if (!committer.has_room(size)) return Errc::commit_backlog;
     if (retention == 0) {
         if (metadata.track_numbers.size() > kMaxTracks) return Errc::invalid_argument;
         pending.metadata = std::make_shared<const FragmentMetadata>(metadata);
@@ -177,13 +178,13 @@ std::error_code StreamLog::append(std::span<const std::uint8_t> bytes, const Fra
     }
     const auto record_offset = pending.entry.offset;
     const bool on_disk = static_cast<bool>(pending.segment);
-    if (!committer.submit(std::move(pending))) {
+    if (auto ec = committer.submit(std::move(pending))) {
         if (on_disk) {
-            // Not accepted (shutting down): take the record back so nothing unacknowledged stays.
+            // Not accepted: take the record back so nothing unacknowledged stays in the log.
             current_->write_end = record_offset;
             (void)current_->data.truncate(record_offset);
         }
-        return Errc::closed;
+        return ec;
     }
     last_number_ = candidate;
     recent_.push_back({candidate, metadata.producer_timestamp.nanoseconds(), size, checksum});

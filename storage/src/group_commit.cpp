@@ -26,15 +26,23 @@ GroupCommitter::~GroupCommitter() {
     if (root_fd_ >= 0) ::close(root_fd_);
 }
 
-bool GroupCommitter::submit(PendingCommit&& pending) {
+std::error_code GroupCommitter::submit(PendingCommit&& pending) {
     {
         std::lock_guard lock(mutex_);
-        if (stopping_) return false;
+        if (stopping_) return Errc::closed;
+        const std::uint64_t bytes = pending.entry.size;
+        if (bytes > 0 && pending_bytes_ + bytes > options_.max_pending_bytes) return Errc::commit_backlog;
+        pending_bytes_ += bytes;
         if (queue_.empty()) first_queued_ = std::chrono::steady_clock::now();
         queue_.push_back(std::move(pending));
     }
     wake_.notify_one();
-    return true;
+    return {};
+}
+
+bool GroupCommitter::has_room(std::uint64_t bytes) {
+    std::lock_guard lock(mutex_);
+    return pending_bytes_ + bytes <= options_.max_pending_bytes;
 }
 
 std::error_code GroupCommitter::flush() {
@@ -42,7 +50,11 @@ std::error_code GroupCommitter::flush() {
     auto result = done->get_future();
     PendingCommit barrier;
     barrier.on_barrier = [done](std::error_code ec) { done->set_value(ec); };
-    if (!submit(std::move(barrier))) return Errc::closed;
+    {
+        std::lock_guard lock(mutex_);
+        urgent_ = true;
+    }
+    if (auto ec = submit(std::move(barrier))) return ec;
     return result.get();
 }
 
@@ -63,13 +75,19 @@ void GroupCommitter::run() {
             wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
             if (queue_.empty()) return;  // stopping, and everything is done
             // Let more fragments join this round, up to max_wait after the first one arrived.
-            if (max_wait_.count() > 0 && !stopping_) {
-                wake_.wait_until(lock, first_queued_ + max_wait_, [this] { return stopping_; });
+            if (max_wait_.count() > 0 && !stopping_ && !urgent_) {
+                wake_.wait_until(lock, first_queued_ + max_wait_, [this] { return stopping_ || urgent_; });
             }
+            urgent_ = false;
             batch.swap(queue_);
         }
         process(batch);
+        std::uint64_t done = 0;
+        for (const auto& p : batch)
+            done += p.entry.size;
         batch.clear();
+        std::lock_guard lock(mutex_);
+        pending_bytes_ -= done;
     }
 }
 

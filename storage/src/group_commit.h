@@ -47,9 +47,13 @@ public:
     GroupCommitter(const GroupCommitter&) = delete;
     GroupCommitter& operator=(const GroupCommitter&) = delete;
 
-    // False once stopped (the fragment is then not accepted).
-    bool submit(PendingCommit&& pending);
-    // Waits until everything submitted before the call is done.
+    // Queues a fragment for the next round: closed once stopped, commit_backlog when
+    // options.max_pending_bytes would be exceeded (the fragment is then not accepted).
+    std::error_code submit(PendingCommit&& pending);
+    // Whether a fragment of `bytes` would fit under options.max_pending_bytes now (checked before writing
+    // it).
+    bool has_room(std::uint64_t bytes);
+    // Waits until everything submitted before the call is done; starts the round at once.
     std::error_code flush();
     // Finishes what was submitted, then stops the thread. Idempotent.
     void stop();
@@ -71,6 +75,8 @@ private:
     std::vector<PendingCommit> queue_;
     std::chrono::steady_clock::time_point first_queued_;
     bool stopping_ = false;
+    bool urgent_ = false;              // a flush is waiting: skip commit_max_wait
+    std::uint64_t pending_bytes_ = 0;  // queued or being synced
     std::atomic<std::uint64_t> syncs_{0};
     std::atomic<std::uint64_t> committed_{0};
     std::atomic<std::int64_t> sync_ns_{0};

@@ -454,6 +454,28 @@ TEST(FragmentStore, SegmentsRollByAgeAndAllStayReadableAfterReopen) {
     EXPECT_EQ(info.number, numbers[7]);
 }
 
+TEST(FragmentStore, TheCommitQueueIsBounded) {
+    TempDir dir;
+    auto options = test_options();
+    options.max_pending_bytes = 1000;
+    options.commit_max_wait = std::chrono::seconds(3600);  // nothing syncs until flush()
+    auto store = FragmentStore::open(dir.path(), options);
+    ASSERT_FALSE(store->open_stream("s", 1));
+    FragmentNumber first = 0, second = 0;
+    ASSERT_FALSE(store->append("s", fragment_bytes(1, 600), metadata_at(1, 1), first));
+    EXPECT_EQ(store->append("s", fragment_bytes(2, 600), metadata_at(2, 2), second),
+              make_error_code(Errc::commit_backlog));
+    ASSERT_FALSE(store->flush());  // starts the round at once, despite commit_max_wait
+    ASSERT_FALSE(store->append("s", fragment_bytes(2, 600), metadata_at(2, 2), second));
+    ASSERT_FALSE(store->flush());
+    FragmentPage page;
+    ASSERT_FALSE(store->list("s", TimestampKind::producer, media::Timestamp{},
+                             media::Timestamp::from_milliseconds(10), 10, "", page));
+    ASSERT_EQ(page.fragments.size(), 2u);
+    EXPECT_EQ(page.fragments[0].number, first);
+    EXPECT_EQ(page.fragments[1].number, second);
+}
+
 TEST(FragmentStore, RetentionZeroKeepsABoundedMemoryWindowAndWritesNothing) {
     TempDir dir;
     auto options = test_options();

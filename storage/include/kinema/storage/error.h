@@ -21,6 +21,7 @@ enum class Errc {
     io_error,            // EIO and other system errors; the append failed
     corrupt_record,      // a record failed its checksum or bounds (never served)
     closed,              // the store is shutting down
+    commit_backlog,      // too many appended bytes wait for their sync (disk too slow): retry later
 };
 
 const std::error_category& storage_category() noexcept;

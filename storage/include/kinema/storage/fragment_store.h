@@ -93,6 +93,9 @@ struct StoreOptions {
     // syncs, to let more fragments share the sync. 0 = sync as soon as the previous sync is done (lowest
     // latency; fragments arriving during a sync still share the next one). Larger = fewer syncs.
     std::chrono::microseconds commit_max_wait{2000};
+    // Bound of the commit queue: appends fail with commit_backlog while this many appended bytes wait for
+    // their sync (the disk cannot keep up), instead of queueing without limit.
+    std::uint64_t max_pending_bytes = 1ull << 30;
     // Retention-0 streams keep only the newest fragments in memory, bounded by both limits.
     std::size_t memory_window_fragments = 64;
     std::size_t memory_window_bytes = 64ull << 20;
