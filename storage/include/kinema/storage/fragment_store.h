@@ -111,8 +111,8 @@ struct StoreOptions {
     // Test hook, called before every sync round of the commit thread; a non-zero return fails the round as
     // if fdatasync had (e.g. std::errc::io_error): its fragments fail and are cut from the log.
     std::function<std::error_code()> sync_fault;
-    // Called on the commit thread after each sync round with how long the sync took and how many fragments
-    // it made durable (an fsync-latency histogram for /metrics). Keep it short.
+    // Called on the commit thread after each sync round (also a failed one) with how long the sync took and
+    // how many fragments it covered (an fsync-latency histogram for /metrics). Keep it short.
     std::function<void(std::chrono::nanoseconds, std::size_t)> on_sync;
     // Clock for server-side decisions (retention, fragment numbers); tests inject a fake one.
     std::function<media::Timestamp()> clock;
