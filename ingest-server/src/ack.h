@@ -33,6 +33,14 @@ enum class AckError {
     archival_error = 5001,
 };
 
+}  // namespace kinema::server
+
+// Before any use of AckError in this header: clang rejects a specialisation after implicit instantiation.
+template <>
+struct std::is_error_code_enum<kinema::server::AckError> : std::true_type {};
+
+namespace kinema::server {
+
 const std::error_category& put_media_category() noexcept;
 inline std::error_code make_error_code(AckError e) noexcept {
     return {static_cast<int>(e), put_media_category()};
@@ -60,6 +68,3 @@ std::string to_json(const Ack& ack);
 std::optional<Ack> parse_ack(std::string_view json);
 
 }  // namespace kinema::server
-
-template <>
-struct std::is_error_code_enum<kinema::server::AckError> : std::true_type {};

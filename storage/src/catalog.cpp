@@ -290,7 +290,10 @@ public:
     }
 
     CatalogError upsert_tags(std::int64_t stream_id, const Tags& tags) {
-        for (const auto& [key, value] : tags) {
+        // Named references, not a structured binding: clang 14 cannot capture bindings in a lambda.
+        for (const auto& tag : tags) {
+            const auto& key = tag.first;
+            const auto& value = tag.second;
             auto e = step_done(
                 upsert_tag_sql, [&](SqliteQuery& q) { q.bind(1, stream_id).bind(2, key).bind(3, value); },
                 "tag");

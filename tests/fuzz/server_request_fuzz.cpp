@@ -40,7 +40,6 @@ struct Fixture {
         context.catalog = catalog.get();
         context.public_url = [] { return std::string("http://127.0.0.1:1"); };
         server::add_control_plane_routes(router, std::move(context));
-        server::add_media_placeholder_routes(router);
     }
     ~Fixture() { std::filesystem::remove_all(dir); }
 
