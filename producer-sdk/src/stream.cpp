@@ -279,6 +279,13 @@ TransportConfig StreamImpl::transport_config_locked() const {
     };
     if (auto start = fragmenter_.start_timestamp())
         t.headers.emplace_back("x-amzn-producer-start-timestamp", start->to_kvs_seconds());
+    // The same values as query parameters too (DESIGN.md: headers or query), for proxies and WebSocket
+    // gateways that drop custom headers on the upgrade request. Stream names ([a-zA-Z0-9_.-]), the
+    // timecode type and "sec.mmm" need no escaping.
+    t.query = "StreamName=" + config_.stream_name +
+              "&FragmentTimecodeType=" + (config_.absolute_fragment_times ? "ABSOLUTE" : "RELATIVE");
+    if (auto start = fragmenter_.start_timestamp())
+        t.query += "&ProducerStartTimestamp=" + start->to_kvs_seconds();
     t.ca_path = config_.ca_path;
     if (config_.create_if_missing) {
         t.create_stream_body = "{\"StreamName\":\"" + json_escape(config_.stream_name) +

@@ -256,6 +256,7 @@ void WsTransport::Core::connect() {
     ci.address = config.endpoint.host.c_str();
     ci.port = config.endpoint.port;
     path = config.endpoint.path_prefix + config.path;
+    if (!config.query.empty()) path += "?" + config.query;
     ci.path = path.c_str();
     const std::string host = config.endpoint.host_header();
     ci.host = host.c_str();

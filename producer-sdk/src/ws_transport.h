@@ -26,7 +26,8 @@ namespace kinema::producer {
 
 struct TransportConfig {
     Endpoint endpoint;
-    std::string path;                                          // "/putMedia"
+    std::string path;   // "/putMedia"
+    std::string query;  // "a=b&c=d" (already escaped) or empty; appended to the PutMedia path
     std::vector<std::pair<std::string, std::string>> headers;  // lowercase names, no colon
     std::string ca_path;
     // Non-empty: POST this JSON body to <prefix>/createStream once before the first PutMedia session.

@@ -159,6 +159,10 @@ void FakePutMediaServer::on_established(lws* wsi, Connection& c) {
     s.stream_name = header(wsi, "x-amzn-stream-name:");
     s.timecode_type = header(wsi, "x-amzn-fragment-timecode-type:");
     s.start_timestamp = header(wsi, "x-amzn-producer-start-timestamp:");
+    // lws keeps each query argument as a fragment of the URI_ARGS header.
+    char arg[256];
+    for (int i = 0; lws_hdr_copy_fragment(wsi, arg, sizeof arg, WSI_TOKEN_HTTP_URI_ARGS, i) > 0; ++i)
+        s.query += (i == 0 ? "" : "&") + std::string(arg);
     c = Connection{};
     c.stream = new std::vector<std::uint8_t>();
     c.outbox = new std::deque<std::string>();

@@ -28,6 +28,7 @@ struct FakeSession {
     std::string stream_name;         // x-amzn-stream-name
     std::string timecode_type;       // x-amzn-fragment-timecode-type
     std::string start_timestamp;     // x-amzn-producer-start-timestamp
+    std::string query;               // the upgrade request\'s query string ("a=b&c=d")
     bool closed = false;
 };
 

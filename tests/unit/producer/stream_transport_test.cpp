@@ -171,6 +171,8 @@ TEST(StreamTransport, StreamsFragmentsAndStopsWhenAllArePersisted) {
     EXPECT_EQ(sessions[0].stream_name, "cam1");
     EXPECT_EQ(sessions[0].timecode_type, "ABSOLUTE");
     EXPECT_EQ(sessions[0].start_timestamp, "1700000000.000");
+    EXPECT_EQ(sessions[0].query,
+              "StreamName=cam1&FragmentTimecodeType=ABSOLUTE&ProducerStartTimestamp=1700000000.000");
     const std::vector<std::int64_t> expected{
         FrameSource::fragment_timecode(0), FrameSource::fragment_timecode(1),
         FrameSource::fragment_timecode(2), FrameSource::fragment_timecode(3)};
