@@ -36,6 +36,8 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 std::atomic<bool> g_interrupted{false};
+// An upload (--as-fast-as-possible) had to drop a fragment: the server stopped acknowledging.
+std::atomic<bool> g_upload_stalled{false};
 
 struct Options {
     std::string input;
@@ -51,6 +53,7 @@ struct Options {
     std::optional<double> start_time;
     double frame_rate = 30;
     double stop_timeout = 10;
+    double buffer_duration = 120;
     double duration = 0;
     std::string ca_path;
     bool test_pattern = false;
@@ -222,9 +225,14 @@ kp::StreamConfig stream_config(const Options& o, const Source& source) {
     c.fragment_duration =
         std::chrono::duration_cast<kp::Duration>(std::chrono::duration<double>(o.fragment_duration));
     c.key_frame_fragmentation = o.key_frame_fragmentation;
+    c.buffer_duration =
+        std::chrono::duration_cast<kp::Duration>(std::chrono::duration<double>(o.buffer_duration));
     c.codec_private = source.codec_private();
-    // An upload must not lose what the buffer cannot hold yet: put_frame waits for room instead.
-    c.offline_mode = o.as_fast_as_possible;
+    // An upload outruns the server: put_frame waits for ACKs to make room, up to --stop-timeout. Not offline
+    // mode, which would wait forever on a dead server (and on Ctrl-C); a drop ends the upload instead.
+    if (o.as_fast_as_possible)
+        c.max_put_frame_wait =
+            std::chrono::duration_cast<kp::Duration>(std::chrono::duration<double>(o.stop_timeout));
     return c;
 }
 
@@ -245,9 +253,10 @@ int run(const Options& o) {
         std::fprintf(stderr, "\nkinema-put: %s%s\n", e.message.c_str(),
                      e.kvs_error_id != 0 ? (" (KVS " + std::to_string(e.kvs_error_id) + ")").c_str() : "");
     };
-    callbacks.on_dropped_fragment = [](const kp::DroppedFragment& d) {
+    callbacks.on_dropped_fragment = [&o](const kp::DroppedFragment& d) {
         std::fprintf(stderr, "\nkinema-put: dropped fragment %lld (%u frames): %s\n",
                      static_cast<long long>(d.fragment_timecode), d.frames, kp::to_string(d.reason));
+        if (o.as_fast_as_possible && d.reason == kp::DropReason::buffer_full) g_upload_stalled = true;
     };
     kp::Producer producer;
     kp::Stream* stream = nullptr;
@@ -272,7 +281,7 @@ int run(const Options& o) {
         Progress progress(*stream, !o.quiet);
         Frame frame;
         try {
-            while (!g_interrupted && source->next(frame)) {
+            while (!g_interrupted && !g_upload_stalled && source->next(frame)) {
                 if (!first_dts) first_dts = frame.dts_ns;
                 if (o.duration > 0 &&
                     frame.dts_ns - *first_dts >= static_cast<std::int64_t>(o.duration * 1e9))
@@ -293,6 +302,14 @@ int run(const Options& o) {
             }
         } catch (const std::exception& e) {
             std::fprintf(stderr, "\nkinema-put: %s\n", e.what());
+            exit_code = 1;
+        }
+        if (g_upload_stalled) {
+            std::fprintf(
+                stderr,
+                "\nkinema-put: no room in the buffer after waiting %g s for acknowledgements: upload "
+                "stopped\n",
+                o.stop_timeout);
             exit_code = 1;
         }
         const auto timeout =
@@ -355,7 +372,7 @@ int main(int argc, char** argv) {
         ->capture_default_str();
     app.add_flag("--as-fast-as-possible", o.as_fast_as_possible,
                  "do not pace a file in real time: upload it as fast as the server takes it, keeping its "
-                 "timestamps (put_frame waits for buffer room instead of dropping)");
+                 "timestamps (waits for buffer room, up to --stop-timeout, instead of dropping)");
     app.add_option("--start-time", o.start_time,
                    "epoch seconds (e.g. 1700000000.250) of the input's time 0; default: now");
     app.add_option("--frame-rate", o.frame_rate,
@@ -365,8 +382,13 @@ int main(int argc, char** argv) {
     app.add_option("--duration", o.duration,
                    "seconds of input to send (0: all; a test pattern defaults to 10)");
     app.add_option("--stop-timeout", o.stop_timeout,
-                   "seconds to wait at the end for the last acknowledgements before giving up")
+                   "seconds to wait at the end for the last acknowledgements before giving up (and, with "
+                   "--as-fast-as-possible, for buffer room before stopping the upload)")
         ->capture_default_str();
+    app.add_option("--buffer-duration", o.buffer_duration,
+                   "seconds of media kept until acknowledged; beyond it the oldest fragments are dropped")
+        ->capture_default_str()
+        ->check(CLI::PositiveNumber);
     app.add_option("--ca-path", o.ca_path, "PEM file of trusted CAs for wss:// (default: the system store)");
     app.add_flag("--test-pattern", o.test_pattern,
                  "stream a GStreamer test pattern (videotestsrc ! x264enc)");

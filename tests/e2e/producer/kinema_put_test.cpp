@@ -175,14 +175,25 @@ TEST_F(KinemaPut, UnreachableServerFailsAfterTheStopTimeoutSayingWhatWasNotAckno
     EXPECT_NE(result.output.find("not acknowledged"), std::string::npos) << result.output;
 }
 
+TEST_F(KinemaPut, UploadStopsWhenTheServerStopsAcknowledging) {
+    producer::testing::FakePutMediaServer server(producer::testing::FakePutMediaServer::Mode::silent);
+    const auto result =
+        put("--quiet --as-fast-as-possible --buffer-duration 1 --stop-timeout 0.3 --endpoint " +
+            server.endpoint() + " --stream cam1 " + shell_quote(path("in.h264")));
+    EXPECT_EQ(result.exit_code, 1);
+    EXPECT_NE(result.output.find("upload stopped"), std::string::npos) << result.output;
+    EXPECT_NE(result.output.find("not acknowledged"), std::string::npos) << result.output;
+}
+
 TEST_F(KinemaPut, UsageErrorsAndHelp) {
     EXPECT_EQ(put(shell_quote(path("in.mp4"))).exit_code, 2);  // neither --endpoint nor --output
     EXPECT_EQ(put("--endpoint ws://127.0.0.1:1 " + shell_quote(path("in.mp4"))).exit_code, 2);  // no --stream
     const auto help = put("--help");
     EXPECT_EQ(help.exit_code, 0);
-    for (const char* option : {"--endpoint", "--stream", "--output", "--create", "--retention-hours",
-                               "--fragment-duration", "--key-frame-fragmentation", "--as-fast-as-possible",
-                               "--start-time", "--stop-timeout", "--test-pattern", "--v4l2"})
+    for (const char* option :
+         {"--endpoint", "--stream", "--output", "--create", "--retention-hours", "--fragment-duration",
+          "--key-frame-fragmentation", "--as-fast-as-possible", "--start-time", "--stop-timeout",
+          "--buffer-duration", "--test-pattern", "--v4l2"})
         EXPECT_NE(help.output.find(option), std::string::npos) << option;
 }
 
