@@ -82,12 +82,7 @@ void GroupCommitter::run() {
             batch.swap(queue_);
         }
         process(batch);
-        std::uint64_t done = 0;
-        for (const auto& p : batch)
-            done += p.entry.size;
         batch.clear();
-        std::lock_guard lock(mutex_);
-        pending_bytes_ -= done;
     }
 }
 
@@ -188,6 +183,15 @@ void GroupCommitter::process(std::vector<PendingCommit>& batch) {
     for (auto& [segment, write] : index_writes) {
         // A failed index write is repaired at the next open by scanning the data file past the index.
         (void)segment->append_index(write.first, write.second);
+    }
+    // The round is done: its bytes leave the queue bound before anyone is told (a flush() that returns
+    // must find the room again).
+    std::uint64_t done = 0;
+    for (const auto& p : batch)
+        done += p.entry.size;
+    {
+        std::lock_guard lock(mutex_);
+        pending_bytes_ -= done;
     }
     for (std::size_t i = 0; i < batch.size(); ++i) {
         auto& p = batch[i];
