@@ -20,6 +20,22 @@ TEST(Crc32c, MatchesTheStandardCheckValues) {
     EXPECT_EQ(crc32c(zeros), 0x8A9136AAu);
 }
 
+TEST(Crc32c, PortableVersionMatchesAtEveryLengthAndAlignment) {
+    std::vector<std::uint8_t> data(300);
+    std::uint32_t x = 12345;
+    for (auto& b : data)
+        b = static_cast<std::uint8_t>((x = x * 1103515245u + 12345u) >> 24);
+    EXPECT_EQ(crc32c_portable(0, "123456789", 9), 0xE3069283u);
+    for (std::size_t offset = 0; offset < 9; ++offset) {
+        for (std::size_t length = 0; length + offset <= data.size(); length += 7) {
+            EXPECT_EQ(crc32c_portable(0, data.data() + offset, length),
+                      crc32c(0, data.data() + offset, length))
+                << offset << "+" << length;
+        }
+    }
+    EXPECT_EQ(crc32c_portable(crc32c_portable(0, data.data(), 100), data.data() + 100, 200), crc32c(data));
+}
+
 TEST(Crc32c, ContinuesAcrossSplits) {
     std::vector<std::uint8_t> data(1000);
     for (std::size_t i = 0; i < data.size(); ++i)
