@@ -132,14 +132,17 @@ double append_mbps(const fs::path& dir, int streams, const std::vector<std::uint
 // 100 streams, each appending one 256 KiB fragment per second: commit latency and syncs. `aligned`: all
 // streams append at the same moment each second (cameras fragmenting on synchronised clocks); otherwise
 // each stream has its own phase (the realistic, harder case for group commit).
-void commit_latency(const fs::path& dir, const std::vector<std::uint8_t>& bytes, bool aligned) {
+void commit_latency(const fs::path& dir, const std::vector<std::uint8_t>& bytes, bool aligned,
+                    std::chrono::microseconds max_wait, const char* suffix) {
     const auto data_dir = dir / "latency";
     constexpr int kStreams = 100;
     constexpr int kSeconds = 5;
     std::vector<double> latencies_ms;
     double fsyncs_per_fragment = 0;
     {
-        auto store = FragmentStore::open(data_dir, bench_options());
+        StoreOptions options = bench_options();
+        options.commit_max_wait = max_wait;
+        auto store = FragmentStore::open(data_dir, options);
         for (int s = 0; s < kStreams; ++s)
             store->open_stream("s" + std::to_string(s), 24);
         std::mutex mutex;
@@ -176,7 +179,6 @@ void commit_latency(const fs::path& dir, const std::vector<std::uint8_t>& bytes,
         return latencies_ms.empty() ? 0.0
                                     : latencies_ms[static_cast<std::size_t>(p * (latencies_ms.size() - 1))];
     };
-    const char* suffix = aligned ? "_aligned" : "";
     std::printf("commit_p50_ms%s: %.2f\ncommit_p99_ms%s: %.2f\nfsyncs_per_fragment%s: %.3f\n", suffix,
                 pct(0.50), suffix, pct(0.99), suffix, fsyncs_per_fragment);
 }
@@ -323,8 +325,11 @@ int main(int argc, char** argv) {
         std::fflush(stdout);
     }
     if (run("latency")) {
-        commit_latency(dir, bytes, false);
-        commit_latency(dir, bytes, true);
+        const StoreOptions defaults;
+        commit_latency(dir, bytes, false, defaults.commit_max_wait, "");
+        commit_latency(dir, bytes, true, defaults.commit_max_wait, "_aligned");
+        // The other end of the knob: sync as soon as possible (lowest latency, most syncs).
+        commit_latency(dir, bytes, false, std::chrono::microseconds(0), "_wait0");
     }
     std::fflush(stdout);
     if (run("index")) index_figures(dir);

@@ -91,8 +91,10 @@ struct StoreOptions {
     std::chrono::seconds segment_max_age{3600};
     // Group commit: the commit thread waits at most this long after the first pending fragment before it
     // syncs, to let more fragments share the sync. 0 = sync as soon as the previous sync is done (lowest
-    // latency; fragments arriving during a sync still share the next one). Larger = fewer syncs.
-    std::chrono::microseconds commit_max_wait{2000};
+    // latency; fragments arriving during a sync still share the next one). Larger = fewer syncs. 10 ms:
+    // a PERSISTED ACK follows a fragment of 1-10 s, so 10 ms more is invisible to producers, and at 100
+    // streams x 1 fragment/s it cuts syncs per fragment from about 0.9 (0 ms) to about 0.4.
+    std::chrono::microseconds commit_max_wait{10'000};
     // Bound of the commit queue: appends fail with commit_backlog while this many appended bytes wait for
     // their sync (the disk cannot keep up), instead of queueing without limit.
     std::uint64_t max_pending_bytes = 1ull << 30;
