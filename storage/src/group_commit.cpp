@@ -120,17 +120,21 @@ std::error_code GroupCommitter::sync_batch(const std::vector<PendingCommit>& bat
         syncs_.fetch_add(1);
         if (::syncfs(root_fd_) != 0) ec = errno_to_error(errno);
     } else {
+        // Stop at the first failure: the round fails as a whole.
         for (auto* seg : segments) {
+            if (ec) break;
             syncs_.fetch_add(1);
-            if (!ec) ec = seg->data.sync_data();
+            ec = seg->data.sync_data();
         }
         for (auto* s : headers) {
+            if (ec) break;
             syncs_.fetch_add(1);
-            if (!ec) ec = s->sync_headers();
+            ec = s->sync_headers();
         }
         for (auto* dir : dirs) {
+            if (ec) break;
             syncs_.fetch_add(1);
-            if (!ec) ec = sync_directory(*dir);
+            ec = sync_directory(*dir);
         }
     }
     const auto took =
