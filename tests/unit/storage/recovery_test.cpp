@@ -13,6 +13,7 @@
 #include "kinema/storage/error.h"
 #include "kinema/storage/fragment_store.h"
 #include "record.h"
+#include "recovery.h"
 #include "storage_test_util.h"
 
 namespace kinema::storage {
@@ -135,6 +136,27 @@ TEST(Recovery, AnIntactLogOpensFromTheIndexAlone) {
     ASSERT_FALSE(store->read("s", numbers[2], f));
     FragmentInfo info;
     ASSERT_FALSE(store->get_info("s", numbers[1], info));  // its index entry is still there
+}
+
+TEST(Recovery, TheCommonCaseReadsOnlyTheIndex) {
+    TempDir dir;
+    write_three(dir.path());
+    const fs::path stream_dir = dir.path() / "streams" / "s";
+    {
+        RecoveredStream clean;
+        ASSERT_FALSE(recover_stream(stream_dir, 1 << 20, nullptr, clean));
+        EXPECT_EQ(clean.report.entries_loaded, 3u);
+        EXPECT_EQ(clean.report.records_scanned, 0u);  // no fragment data read
+        EXPECT_EQ(clean.report.bytes_cut, 0u);
+        EXPECT_EQ(clean.index.size(), 3u);
+    }
+    // The process died after a commit round's sync, before its index write: only that record is read.
+    fs::resize_file(only_file(stream_dir, ".idx"), 2 * kIndexEntrySize);
+    RecoveredStream crashed;
+    ASSERT_FALSE(recover_stream(stream_dir, 1 << 20, nullptr, crashed));
+    EXPECT_EQ(crashed.report.entries_loaded, 2u);
+    EXPECT_EQ(crashed.report.records_scanned, 1u);
+    EXPECT_EQ(crashed.index.size(), 3u);
 }
 
 TEST(Recovery, AMissingIndexIsRebuiltFromTheRecords) {
