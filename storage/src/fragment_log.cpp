@@ -37,7 +37,11 @@ std::error_code StreamLog::ensure_disk() {
         if (auto sync_ec = sync_directory(dir_.parent_path())) return sync_ec;
     }
     RecoveredStream recovered;
-    if (auto rec_ec = recover_stream(dir_, options_.max_fragment_bytes, fault_, recovered)) return rec_ec;
+    RecoveryOptions recovery;
+    recovery.max_payload = options_.max_fragment_bytes;
+    recovery.fault = fault_;
+    recovery.map_index_min_bytes = options_.map_index_min_bytes;
+    if (auto rec_ec = recover_stream(dir_, recovery, recovered)) return rec_ec;
     // Headers put while the stream was memory-only (retention 0) get written now, so fragments that name
     // them from here on can be rebuilt after a restart. Their ids are above the recovered ones: memory-only
     // ids continue from whatever headers.log held when the stream was opened.

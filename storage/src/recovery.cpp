@@ -128,9 +128,11 @@ std::uint64_t scan_records(const Segment& segment, std::uint64_t offset, std::ui
     return offset;
 }
 
-std::error_code recover_segment(const std::filesystem::path& dir, Segment& segment, std::uint32_t max_payload,
-                                const WriteFault* fault, FragmentNumber& last, TimeIndex& index,
+std::error_code recover_segment(const std::filesystem::path& dir, Segment& segment,
+                                const RecoveryOptions& options, FragmentNumber& last, TimeIndex& index,
                                 RecoveryReport& report) {
+    const std::uint32_t max_payload = options.max_payload;
+    const WriteFault* fault = options.fault;
     if (auto ec = File::open(Segment::data_path(dir, segment.first_number), false, fault, segment.data))
         return ec;
     if (auto ec = File::open(Segment::index_path(dir, segment.first_number), true, fault, segment.index))
@@ -143,12 +145,22 @@ std::error_code recover_segment(const std::filesystem::path& dir, Segment& segme
     std::uint64_t end = 0;
     std::size_t loaded = 0;
     const std::size_t on_disk = static_cast<std::size_t>(idx_size / kIndexEntrySize);
-    if (on_disk > 0) {
+    if (on_disk > 0 && on_disk * kIndexEntrySize >= options.map_index_min_bytes) {
         std::shared_ptr<const MappedFile> map;
         if (auto ec = MappedFile::map(segment.index, on_disk * kIndexEntrySize, map)) return ec;
         loaded = validate_index(map->data(), on_disk, segment, data_size, last, end);
         // The index keeps reading the entries through the mapping (only the validated prefix).
         index.append_encoded(map, map->data(), loaded);
+    } else if (on_disk > 0) {
+        // Small index files are copied: one mapping per segment could exhaust vm.max_map_count.
+        std::vector<std::uint8_t> bytes(on_disk * kIndexEntrySize);
+        if (auto ec = segment.index.read_at(0, bytes)) return ec;
+        loaded = validate_index(bytes.data(), on_disk, segment, data_size, last, end);
+        for (std::size_t i = 0; i < loaded; ++i) {
+            IndexEntry e;
+            (void)decode_index_entry(bytes.data() + i * kIndexEntrySize, e);  // validated just above
+            index.push_back(e);
+        }
     }
     report.entries_loaded += loaded;
     bool changed = false;
@@ -191,8 +203,8 @@ std::error_code recover_segment(const std::filesystem::path& dir, Segment& segme
 
 }  // namespace
 
-std::error_code recover_stream(const std::filesystem::path& dir, std::uint32_t max_payload,
-                               const WriteFault* fault, RecoveredStream& out) {
+std::error_code recover_stream(const std::filesystem::path& dir, const RecoveryOptions& options,
+                               RecoveredStream& out) {
     std::vector<FragmentNumber> firsts;
     std::error_code ec;
     for (const auto& item : std::filesystem::directory_iterator(dir, ec)) {
@@ -201,13 +213,13 @@ std::error_code recover_stream(const std::filesystem::path& dir, std::uint32_t m
     }
     if (ec) return Errc::io_error;
     std::sort(firsts.begin(), firsts.end());
-    if (auto load_ec = load_headers(dir, fault, out)) return load_ec;
+    if (auto load_ec = load_headers(dir, options.fault, out)) return load_ec;
 
     FragmentNumber last = 0;
     for (FragmentNumber first : firsts) {
         auto segment = std::make_shared<Segment>();
         segment->first_number = first;
-        if (auto seg_ec = recover_segment(dir, *segment, max_payload, fault, last, out.index, out.report)) {
+        if (auto seg_ec = recover_segment(dir, *segment, options, last, out.index, out.report)) {
             return seg_ec;
         }
         out.segments.push_back(std::move(segment));

@@ -34,7 +34,14 @@ struct RecoveredStream {
 
 inline constexpr const char* kHeadersFileName = "headers.log";
 
-std::error_code recover_stream(const std::filesystem::path& dir, std::uint32_t max_payload,
-                               const WriteFault* fault, RecoveredStream& out);
+struct RecoveryOptions {
+    std::uint32_t max_payload = 64u << 20;  // bound of a record's payload length
+    const WriteFault* fault = nullptr;      // write hook of the files it opens
+    // Index files at least this big are read in place through a mapping, smaller ones are copied.
+    std::uint64_t map_index_min_bytes = 1u << 20;
+};
+
+std::error_code recover_stream(const std::filesystem::path& dir, const RecoveryOptions& options,
+                               RecoveredStream& out);
 
 }  // namespace kinema::storage

@@ -139,24 +139,31 @@ TEST(Recovery, AnIntactLogOpensFromTheIndexAlone) {
 }
 
 TEST(Recovery, TheCommonCaseReadsOnlyTheIndex) {
-    TempDir dir;
-    write_three(dir.path());
-    const fs::path stream_dir = dir.path() / "streams" / "s";
-    {
-        RecoveredStream clean;
-        ASSERT_FALSE(recover_stream(stream_dir, 1 << 20, nullptr, clean));
-        EXPECT_EQ(clean.report.entries_loaded, 3u);
-        EXPECT_EQ(clean.report.records_scanned, 0u);  // no fragment data read
-        EXPECT_EQ(clean.report.bytes_cut, 0u);
-        EXPECT_EQ(clean.index.size(), 3u);
+    // Both ways of loading an index file: copied (small) and used in place through a mapping.
+    for (std::uint64_t map_min : {std::uint64_t{1} << 20, std::uint64_t{0}}) {
+        TempDir dir;
+        write_three(dir.path());
+        const fs::path stream_dir = dir.path() / "streams" / "s";
+        RecoveryOptions options;
+        options.map_index_min_bytes = map_min;
+        {
+            RecoveredStream clean;
+            ASSERT_FALSE(recover_stream(stream_dir, options, clean));
+            EXPECT_EQ(clean.report.entries_loaded, 3u);
+            EXPECT_EQ(clean.report.records_scanned, 0u);  // no fragment data read
+            EXPECT_EQ(clean.report.bytes_cut, 0u);
+            ASSERT_EQ(clean.index.size(), 3u);
+            EXPECT_EQ(clean.index[2].size, kPayload);
+        }
+        // The process died after a commit round's sync, before its index write: only that record is read.
+        fs::resize_file(only_file(stream_dir, ".idx"), 2 * kIndexEntrySize);
+        RecoveredStream crashed;
+        ASSERT_FALSE(recover_stream(stream_dir, options, crashed));
+        EXPECT_EQ(crashed.report.entries_loaded, 2u);
+        EXPECT_EQ(crashed.report.records_scanned, 1u);
+        ASSERT_EQ(crashed.index.size(), 3u);
+        EXPECT_EQ(crashed.index[1].producer_ns, 1'000'000'000);
     }
-    // The process died after a commit round's sync, before its index write: only that record is read.
-    fs::resize_file(only_file(stream_dir, ".idx"), 2 * kIndexEntrySize);
-    RecoveredStream crashed;
-    ASSERT_FALSE(recover_stream(stream_dir, 1 << 20, nullptr, crashed));
-    EXPECT_EQ(crashed.report.entries_loaded, 2u);
-    EXPECT_EQ(crashed.report.records_scanned, 1u);
-    EXPECT_EQ(crashed.index.size(), 3u);
 }
 
 TEST(Recovery, AMissingIndexIsRebuiltFromTheRecords) {

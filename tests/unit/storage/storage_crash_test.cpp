@@ -55,6 +55,7 @@ StoreOptions crash_options() {
     options.segment_max_bytes = 256 * 1024;  // rolls happen during the test, so crashes hit them too
     options.commit_max_wait = std::chrono::microseconds(1000);
     options.retention_sweep_interval = std::chrono::milliseconds(0);
+    options.map_index_min_bytes = 0;  // every index file read in place: the mapped path under crashes
     return options;
 }
 

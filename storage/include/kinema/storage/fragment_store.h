@@ -105,6 +105,10 @@ struct StoreOptions {
     std::chrono::milliseconds retention_sweep_interval{60'000};
     // Largest fragment accepted (KVS: 50 MB). Also the bound applied to every size read from disk.
     std::uint32_t max_fragment_bytes = 64u << 20;
+    // Index files at least this big are used in place through a read-only mapping when a stream is opened
+    // (a million-fragment stream opens without copying its 64 MB index); smaller ones are copied, which
+    // keeps the number of mappings (vm.max_map_count) bounded however many segments there are.
+    std::uint64_t map_index_min_bytes = 1u << 20;
     // How many recent fragments per stream find_duplicate() looks at.
     std::size_t duplicate_window = 256;
     // Test hook, called before every write of `bytes` bytes to a file of the data directory; a non-zero
