@@ -43,6 +43,7 @@ struct FileTransport::Core {
     bool want_write = false;
     bool exit = false;
     bool done = false;
+    bool started = false;  // the writer thread was started (so `done` will be set)
     std::thread thread;
 
     template <typename F>
@@ -105,6 +106,10 @@ FileTransport::FileTransport(std::string path, TransportSink& sink) : core_(std:
 
 FileTransport::~FileTransport() {
     shutdown(SteadyTime{});
+    // As for the network thread: a writer stop() did not wait for is given a little longer to finish here.
+    std::unique_lock lock(core_->mutex);
+    if (core_->started)
+        core_->changed.wait_for(lock, std::chrono::seconds(2), [this] { return core_->done; });
 }
 
 std::error_code FileTransport::start() {
@@ -112,6 +117,10 @@ std::error_code FileTransport::start() {
     if (core_->fd < 0) return Errc::write_failed;
     // The thread keeps the core alive, so a thread left behind by shutdown() cleans up after itself.
     core_->thread = std::thread([core = core_] { core->run(); });
+    {
+        std::lock_guard lock(core_->mutex);
+        core_->started = true;
+    }
     return {};
 }
 

@@ -14,7 +14,8 @@ namespace kinema::producer {
 class FileTransport final : public Transport {
 public:
     FileTransport(std::string path, TransportSink& sink);
-    ~FileTransport() override;  // shutdown() with no wait if still running
+    // shutdown() with no wait if still running; then up to 2 s for a thread a timed-out shutdown() left.
+    ~FileTransport() override;
     FileTransport(const FileTransport&) = delete;
     FileTransport& operator=(const FileTransport&) = delete;
 

@@ -133,9 +133,11 @@ std::error_code StreamImpl::put_frame(const VideoFrame& frame) {
                 }
             }
             if (buffer_.session_broken() && transport_) transport_->restart_session();
-            if (!transport_ && !fragmenter_.header().empty()) {
+            if (!transport_ && !transport_failed_ && !fragmenter_.header().empty()) {
                 buffer_.set_header(fragmenter_.header());
-                if (auto ec = start_transport_locked())
+                if (auto ec = start_transport_locked()) {
+                    // Once: it fails the same way again (no file, no lws context), and one error is enough.
+                    transport_failed_ = true;
                     events.errors.push_back(StreamError{
                         ec,
                         0,
@@ -144,6 +146,7 @@ std::error_code StreamImpl::put_frame(const VideoFrame& frame) {
                         0,
                         config_.output_file.empty() ? "cannot start the network thread"
                                                     : "cannot open the output file " + config_.output_file});
+                }
             }
             const Duration latency = buffer_.unsent_age();
             if (latency > config_.max_latency) {

@@ -88,6 +88,7 @@ private:
     std::vector<media::SimpleTag> next_tags_;        // before the next fragment only
     std::vector<media::SimpleTag> persistent_tags_;  // before every fragment
     std::unique_ptr<Transport> transport_;
+    bool transport_failed_ = false;  // the transport could not start; not retried
     bool stopping_ = false;
     bool stopped_ = false;
     std::optional<StopReport> stop_report_;

@@ -19,6 +19,8 @@ constexpr const char* kProtocolName = "kinema-putmedia";
 // One WebSocket message per writable callback. Large enough that a 4 Mbit/s stream needs a few dozen
 // callbacks a second, small enough to bound what lws buffers when the socket takes less.
 constexpr std::size_t kChunkSize = 64 * 1024;
+// How long destroying a transport waits for a network thread stop() could not wait for.
+constexpr std::chrono::seconds kExitGrace{2};
 
 int callback(lws* wsi, lws_callback_reasons reason, void* user, void* in, size_t len);
 
@@ -69,6 +71,7 @@ struct WsTransport::Core {
     std::mutex done_mutex;
     std::condition_variable done_cv;
     bool done = false;
+    bool started = false;  // the network thread was started (so `done` will be set)
 
     template <typename F>
     void with_sink(F&& f) {
@@ -385,6 +388,12 @@ WsTransport::WsTransport(TransportConfig config, TransportSink& sink) : core_(st
 
 WsTransport::~WsTransport() {
     shutdown(std::chrono::steady_clock::now());
+    // A thread that stop() left running because its deadline had passed is normally a few milliseconds
+    // from done (lws_cancel_service woke it). Wait for that here, where the stream's life ends, so it does
+    // not outlive the program's exit, whose atexit handlers (OpenSSL's cleanup) would pull the TLS state
+    // from under it. Bounded: only a blocking DNS lookup takes longer, and then it finishes on its own.
+    std::unique_lock lock(core_->done_mutex);
+    if (core_->started) core_->done_cv.wait_for(lock, kExitGrace, [this] { return core_->done; });
 }
 
 std::error_code WsTransport::start() {
@@ -410,6 +419,10 @@ std::error_code WsTransport::start() {
     }
     // The thread keeps the core alive, so a thread left behind by shutdown() cleans up after itself.
     core_->thread = std::thread([core = core_] { core->run(); });
+    {
+        std::lock_guard lock(core_->done_mutex);
+        core_->started = true;
+    }
     return {};
 }
 

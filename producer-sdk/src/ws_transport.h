@@ -41,7 +41,8 @@ struct TransportConfig {
 class WsTransport final : public Transport {
 public:
     WsTransport(TransportConfig config, TransportSink& sink);
-    ~WsTransport() override;  // shutdown() with no wait if still running
+    // shutdown() with no wait if still running; then up to 2 s for a thread a timed-out shutdown() left.
+    ~WsTransport() override;
     WsTransport(const WsTransport&) = delete;
     WsTransport& operator=(const WsTransport&) = delete;
 
