@@ -474,7 +474,12 @@ void StreamImpl::count_dropped(Events& events) {
 }
 
 void StreamImpl::dispatch(Events&& events) {
-    if (events.empty()) return;
+    const StreamCallbacks& cb = *callbacks_;
+    // No callback thread for a stream nobody listens to.
+    const bool anyone = cb.on_ack || cb.on_error || cb.on_dropped_frame || cb.on_dropped_fragment ||
+                        cb.on_latency_pressure || cb.on_connection_stale || cb.on_stream_ready ||
+                        cb.on_stream_closed;
+    if (events.empty() || !anyone) return;
     // The task owns the events and a reference to the callbacks: it may run after stop() returned.
     dispatcher_.post([callbacks = callbacks_, events = std::move(events)] { deliver(*callbacks, events); });
 }
