@@ -5,7 +5,10 @@
 // unreachable server.
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
@@ -183,6 +186,40 @@ TEST_F(KinemaPut, UploadStopsWhenTheServerStopsAcknowledging) {
     EXPECT_EQ(result.exit_code, 1);
     EXPECT_NE(result.output.find("upload stopped"), std::string::npos) << result.output;
     EXPECT_NE(result.output.find("not acknowledged"), std::string::npos) << result.output;
+}
+
+// Real-time pacing (the default) and Ctrl-C: interrupted early, kinema-put ends the open fragment, waits for
+// its acknowledgement and exits 0; the server got the first fragments, not the whole 10 s file.
+TEST_F(KinemaPut, PacedStreamStopsCleanlyOnSigint) {
+    const std::string input = path("ten_seconds.mp4");
+    ASSERT_EQ(
+        run_command("ffmpeg -hide_banner -loglevel error -f lavfi -i testsrc2=size=160x120:rate=30 -frames:v "
+                    "300 -c:v libx264 -preset ultrafast -g 30 -bf 0 " +
+                    shell_quote(input))
+            .exit_code,
+        0);
+    producer::testing::FakePutMediaServer server;
+    const std::string endpoint = server.endpoint();
+    std::vector<std::string> args = {KINEMA_PUT, "--quiet", "--endpoint", endpoint,
+                                     "--stream", "cam1",    input};
+    std::vector<char*> argv;
+    for (auto& a : args)
+        argv.push_back(a.data());
+    argv.push_back(nullptr);
+    pid_t pid = 0;
+    ASSERT_EQ(::posix_spawn(&pid, KINEMA_PUT, nullptr, nullptr, argv.data(), environ), 0);
+    const bool streaming =
+        server.wait_for([](const auto& s) { return !s.empty() && !s[0].clusters.empty(); });
+    ::kill(pid, SIGINT);
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(streaming);
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 0);
+    const auto sessions = server.sessions();
+    ASSERT_EQ(sessions.size(), 1u);
+    EXPECT_GE(sessions[0].clusters.size(), 1u);
+    EXPECT_LT(sessions[0].clusters.size(), 10u);
 }
 
 TEST_F(KinemaPut, UsageErrorsAndHelp) {
