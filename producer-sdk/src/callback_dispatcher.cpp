@@ -51,6 +51,10 @@ CallbackDispatcher::CallbackDispatcher(std::size_t max_pending)
     : core_(std::make_shared<Core>(max_pending)) {}
 
 CallbackDispatcher::~CallbackDispatcher() {
+    close();
+}
+
+void CallbackDispatcher::close() {
     {
         std::lock_guard lock(core_->mutex);
         core_->accepting = false;

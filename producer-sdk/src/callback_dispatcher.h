@@ -35,6 +35,9 @@ public:
     // is queued, once that callback has returned.
     void stop(SteadyTime deadline);
 
+    // What the destructor does, earlier: drops what has not started and waits for a running callback.
+    void close();
+
     bool on_callback_thread() const;
     // Events dropped because the queue was full or the dispatcher stopped before running them.
     std::uint64_t dropped() const;

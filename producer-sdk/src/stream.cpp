@@ -74,6 +74,9 @@ StreamImpl::StreamImpl(StreamConfig config, StreamCallbacks callbacks)
 }
 
 StreamImpl::~StreamImpl() {
+    // First the callback thread: a callback still running (say one inside stop()) may be using this stream,
+    // so it must return before anything here is torn down.
+    dispatcher_.close();
     stop(Duration{0});
 }
 

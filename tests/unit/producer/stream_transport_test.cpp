@@ -397,5 +397,30 @@ TEST(StreamCallbacks, StopReturnsWithinItsTimeoutWhileACallbackIsStuck) {
     EXPECT_GE(stream.metrics().callbacks_dropped, 5u);
 }
 
+// The owner destroys the producer while a callback is inside stop(): destruction waits for that callback,
+// and nothing the callback uses is torn down under it.
+TEST(StreamCallbacks, DestroyingTheProducerWaitsForACallbackInsideStop) {
+    FakePutMediaServer server;
+    Gate inside;
+    std::atomic<bool> stop_returned{false};
+    Stream* stream = nullptr;
+    StreamCallbacks callbacks;
+    callbacks.on_ack = [&](const FragmentAck& ack) {
+        if (ack.type != AckType::persisted || stop_returned) return;
+        server.set_mode(FakePutMediaServer::Mode::silent);  // what is left is never acknowledged
+        inside.open();
+        const StopReport report = stream->stop(500ms);
+        EXPECT_FALSE(report.all_acknowledged);
+        stop_returned = true;
+    };
+    auto producer = std::make_unique<Producer>();
+    stream = &producer->add_stream(config_for(server.endpoint()), callbacks);
+    FrameSource source;
+    put_fragments(*stream, source, 3);
+    ASSERT_TRUE(inside.wait());
+    producer.reset();
+    EXPECT_TRUE(stop_returned);
+}
+
 }  // namespace
 }  // namespace kinema::producer
