@@ -71,6 +71,7 @@ public:
         if (!r.ok()) return invalid_argument(r.error());
         storage::StreamInfo info;
         if (auto e = ctx_.catalog->create_stream(stream, &info)) return kvs_error(e);
+        if (ctx_.retention_changed) ctx_.retention_changed(info.name, info.data_retention_hours);
         return json_response({{"StreamARN", info.arn}});
     }
 
@@ -143,6 +144,9 @@ public:
             return invalid_argument("Operation must be INCREASE_DATA_RETENTION or DECREASE_DATA_RETENTION");
         }
         if (auto e = ctx_.catalog->update_data_retention(ref, version, change, hours)) return kvs_error(e);
+        storage::StreamInfo info;
+        if (ctx_.retention_changed && !ctx_.catalog->describe_stream(ref, info))
+            ctx_.retention_changed(info.name, info.data_retention_hours);
         return empty_response();
     }
 

@@ -16,6 +16,9 @@ struct ControlPlaneContext {
     unsigned max_json_depth = 32;
     // Removes a deleted stream's fragment data; empty until the fragment store is wired in.
     storage::DeleteStreamData delete_stream_data;
+    // Called after CreateStream and UpdateDataRetention with the stream's retention, so the fragment store
+    // applies it (retention 0 keeps only an in-memory window).
+    std::function<void(const std::string& name, std::int64_t retention_hours)> retention_changed;
 };
 
 void add_control_plane_routes(Router& router, ControlPlaneContext context);

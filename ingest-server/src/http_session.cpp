@@ -12,6 +12,8 @@
 
 #include "http_request.h"
 #include "kvs_error.h"
+#include "media_service.h"
+#include "media_transport.h"
 
 namespace kinema::server {
 
@@ -35,36 +37,50 @@ ApiResponse run_handler(const Route& route, const ApiRequest& request) {
 
 }  // namespace
 
-class HttpSession : public std::enable_shared_from_this<HttpSession> {
+std::uint64_t SessionContext::add_connection(std::weak_ptr<Connection> connection) {
+    const auto id = next_session_id++;
+    std::lock_guard lock(sessions_mutex);
+    sessions.emplace(id, std::move(connection));
+    return id;
+}
+
+void SessionContext::remove_connection(std::uint64_t id) {
+    {
+        std::lock_guard lock(sessions_mutex);
+        sessions.erase(id);
+    }
+    sessions_changed.notify_all();
+}
+
+class HttpSession : public Connection, public std::enable_shared_from_this<HttpSession> {
 public:
     HttpSession(tcp::socket&& socket, std::shared_ptr<SessionContext> context)
-        : stream_(std::move(socket)), ctx_(std::move(context)), id_(ctx_->next_session_id++) {
+        : stream_(std::move(socket)),
+          executor_(stream_.get_executor()),
+          ctx_(std::move(context)),
+          id_(ctx_->next_session_id++) {
         ctx_->metrics.connection_opened();
     }
 
-    ~HttpSession() {
+    ~HttpSession() override {
         ctx_->metrics.connection_closed();
-        {
-            std::lock_guard lock(ctx_->sessions_mutex);
-            ctx_->sessions.erase(id_);
-        }
-        ctx_->sessions_changed.notify_all();
+        ctx_->remove_connection(id_);
         spdlog::debug("session {} closed after {} request(s)", id_, requests_);
     }
 
     void start() {
         {
             std::lock_guard lock(ctx_->sessions_mutex);
-            ctx_->sessions.emplace(id_, weak_from_this());
+            ctx_->sessions.emplace(id_, std::weak_ptr<Connection>(shared_from_this()));
         }
         beast::error_code ec;
         const auto peer = stream_.socket().remote_endpoint(ec);
         spdlog::debug("session {} opened from {}:{}", id_, peer.address().to_string(), peer.port());
-        asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read_header(); });
+        asio::dispatch(executor_, [self = shared_from_this()] { self->read_header(); });
     }
 
-    void shutdown() {
-        asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+    void shutdown() override {
+        asio::dispatch(executor_, [self = shared_from_this()] {
             self->keep_alive_ = false;
             if (!self->busy_) self->close();
         });
@@ -73,7 +89,7 @@ public:
 private:
     void read_header() {
         if (ctx_->draining) return close();
-        parser_.emplace();
+        parser_ = std::make_unique<HeaderParser>();
         parser_->header_limit(static_cast<std::uint32_t>(ctx_->max_header_bytes));
         parser_->body_limit(ctx_->max_body_bytes);
         stream_.expires_after(ctx_->idle_timeout);
@@ -87,6 +103,11 @@ private:
         busy_ = true;
         if (ec) return on_read_error(ec);
         const auto& header = parser_->get();
+        // PutMedia over HTTP streams its body: it is checked on the header and handed over unread.
+        if ((header.method() == http::verb::post || header.method() == http::verb::put) && ctx_->media &&
+            header.target().substr(0, header.target().find('?')) == "/putMedia") {
+            return prepare_put_media_http();
+        }
         // Refuse an oversized body before reading it (and before inviting it with 100 Continue).
         if (parser_->content_length() && *parser_->content_length() > ctx_->max_body_bytes)
             return reject(413, "request body of " + std::to_string(*parser_->content_length()) +
@@ -141,6 +162,64 @@ private:
         return id;
     }
 
+    void prepare_put_media_http() {
+        const auto started = Clock::now();
+        ApiRequest request = to_api_request(parser_->get(), next_request_id());
+        keep_alive_ = false;  // after an error answer, the unread body makes the connection unusable
+        auto media = ctx_->media;
+        asio::post(*ctx_->blocking, [self = shared_from_this(), media, request = std::move(request),
+                                     started] {
+            PutMediaPlan plan;
+            auto error = media->prepare_put_media(request, plan);
+            asio::post(self->executor_, [self, error = std::move(error), plan = std::move(plan),
+                                         id = request.request_id, started]() mutable {
+                if (!error.error_type.empty())
+                    return self->respond(std::move(error), "PutMedia", id, started);
+                self->ctx_->metrics.observe_request(
+                    "PutMedia", 200, std::chrono::duration<double>(Clock::now() - started).count());
+                self->handed_off_ = true;
+                start_put_media_http(std::move(self->stream_), std::move(self->buffer_),
+                                     std::move(self->parser_), std::move(plan), std::move(id), self->ctx_);
+            });
+        });
+    }
+
+    // PutMedia over WebSocket, GetMedia over WebSocket or HTTP: checked on the blocking pool, then the
+    // connection goes to its media session.
+    void start_streaming(const Route& route, ApiRequest request, FullRequest message,
+                         Clock::time_point started) {
+        auto media = ctx_->media;
+        const bool put = route.streaming == Streaming::put_media;
+        asio::post(*ctx_->blocking, [self = shared_from_this(), media, put, request = std::move(request),
+                                     message = std::move(message), started, &route]() mutable {
+            PutMediaPlan put_plan;
+            GetMediaPlan get_plan;
+            auto error = put ? media->prepare_put_media(request, put_plan)
+                             : media->prepare_get_media(request, get_plan);
+            asio::post(self->executor_,
+                       [self, error = std::move(error), put_plan = std::move(put_plan),
+                        get_plan = std::move(get_plan), message = std::move(message), id = request.request_id,
+                        websocket = request.websocket_upgrade, put, started, &route]() mutable {
+                           if (!error.error_type.empty())
+                               return self->respond(std::move(error), route.operation, id, started);
+                           self->ctx_->metrics.observe_request(
+                               route.operation, websocket ? 101 : 200,
+                               std::chrono::duration<double>(Clock::now() - started).count());
+                           self->handed_off_ = true;
+                           if (put) {
+                               start_put_media_websocket(std::move(self->stream_), std::move(message),
+                                                         std::move(put_plan), std::move(id), self->ctx_);
+                           } else if (websocket) {
+                               start_get_media_websocket(std::move(self->stream_), std::move(message),
+                                                         std::move(get_plan), std::move(id), self->ctx_);
+                           } else {
+                               start_get_media_http(std::move(self->stream_), std::move(get_plan),
+                                                    std::move(id), self->ctx_);
+                           }
+                       });
+        });
+    }
+
     void on_request() {
         const auto started = Clock::now();
         auto message = parser_->release();
@@ -151,19 +230,22 @@ private:
         if (match.route == nullptr)
             return respond(std::move(match.error), "(unrouted)", request.request_id, started);
         const Route& route = *match.route;
-        // WebSocket routes of PutMedia/GetMedia take the stream over here once their session types exist; the
-        // placeholders answer like any unary route.
+        const bool streams = (route.streaming == Streaming::put_media && request.websocket_upgrade) ||
+                             (route.streaming == Streaming::get_media &&
+                              (request.websocket_upgrade || request.method == "POST"));
+        if (streams && ctx_->media)
+            return start_streaming(route, std::move(request), std::move(message), started);
         if (route.execution == Execution::network_thread)
             return respond(run_handler(route, request), route.operation, request.request_id, started);
 
-        asio::post(
-            *ctx_->blocking, [self = shared_from_this(), &route, request = std::move(request), started] {
-                auto response = run_handler(route, request);
-                asio::post(self->stream_.get_executor(), [self, &route, id = request.request_id, started,
-                                                          response = std::move(response)]() mutable {
-                    self->respond(std::move(response), route.operation, id, started);
-                });
-            });
+        asio::post(*ctx_->blocking,
+                   [self = shared_from_this(), &route, request = std::move(request), started] {
+                       auto response = run_handler(route, request);
+                       asio::post(self->executor_, [self, &route, id = request.request_id, started,
+                                                    response = std::move(response)]() mutable {
+                           self->respond(std::move(response), route.operation, id, started);
+                       });
+                   });
     }
 
     void respond(ApiResponse response, const std::string& operation, const std::string& request_id,
@@ -205,6 +287,7 @@ private:
     // the client could lose the response it has not read yet.
     void close_gracefully() {
         busy_ = true;
+        if (handed_off_) return;
         beast::error_code ec;
         stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
         if (ec) return close();
@@ -223,28 +306,27 @@ private:
 
     void close() {
         busy_ = false;
+        if (handed_off_) return;  // the socket belongs to a media session now
         beast::error_code ec;
         stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
         stream_.close();
     }
 
     beast::tcp_stream stream_;
+    asio::any_io_executor executor_;  // the connection's strand; still valid once stream_ is handed over
     beast::flat_buffer buffer_;
-    std::optional<http::request_parser<http::string_body>> parser_;
+    std::unique_ptr<HeaderParser> parser_;
     std::shared_ptr<SessionContext> ctx_;
     std::uint64_t id_;
     std::uint64_t requests_ = 0;
     bool busy_ = false;  // a request is being read past its header, handled or answered
     bool keep_alive_ = true;
+    bool handed_off_ = false;
     std::shared_ptr<std::array<char, 16384>> discard_;
 };
 
 void start_http_session(tcp::socket socket, const std::shared_ptr<SessionContext>& context) {
     std::make_shared<HttpSession>(std::move(socket), context)->start();
-}
-
-void shutdown_http_session(const std::shared_ptr<HttpSession>& session) {
-    session->shutdown();
 }
 
 }  // namespace kinema::server

@@ -18,7 +18,16 @@
 
 namespace kinema::server {
 
-class HttpSession;
+class MediaService;
+
+// Anything the server keeps open and must close on stop(): an HTTP session, or a media session it handed
+// its socket to.
+class Connection {
+public:
+    virtual ~Connection() = default;
+    // Asks the connection to finish what is in flight and close. Any thread.
+    virtual void shutdown() = 0;
+};
 
 // What every session shares. Held by shared_ptr so a session outliving Server::stop() (queued in a stopped
 // io_context) never touches freed state.
@@ -34,14 +43,18 @@ struct SessionContext {
     // Live sessions, so stop() can close idle ones and wait for the rest.
     std::mutex sessions_mutex;
     std::condition_variable sessions_changed;
-    std::unordered_map<std::uint64_t, std::weak_ptr<HttpSession>> sessions;
+    std::unordered_map<std::uint64_t, std::weak_ptr<Connection>> sessions;
     std::atomic<std::uint64_t> next_session_id{1};
+
+    // PutMedia/GetMedia; null in builds of the context without a store (fuzz target).
+    std::shared_ptr<MediaService> media;
+
+    // Registry helpers: register under a new id (returned), unregister (wakes stop()).
+    std::uint64_t add_connection(std::weak_ptr<Connection> connection);
+    void remove_connection(std::uint64_t id);
 };
 
 // Starts serving an accepted socket (whose executor is its own strand).
 void start_http_session(boost::asio::ip::tcp::socket socket, const std::shared_ptr<SessionContext>& context);
-
-// Asks a session to close once its current request is answered (immediately when idle). Any thread.
-void shutdown_http_session(const std::shared_ptr<HttpSession>& session);
 
 }  // namespace kinema::server

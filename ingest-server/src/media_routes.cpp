@@ -4,18 +4,20 @@
 
 namespace kinema::server {
 
-void add_media_placeholder_routes(Router& router) {
+void add_media_routes(Router& router) {
     struct Entry {
         const char* method;
         const char* path;
         const char* operation;
         bool websocket;
+        Streaming streaming;
     };
     static constexpr Entry entries[] = {
-        {"POST", "/putMedia", "PutMedia", false},
-        {"GET", "/putMedia", "PutMedia", true},
-        {"POST", "/getMedia", "GetMedia", false},
-        {"GET", "/getMedia", "GetMedia", true},
+        {"POST", "/putMedia", "PutMedia", false, Streaming::put_media},
+        {"PUT", "/putMedia", "PutMedia", false, Streaming::put_media},  // curl -T
+        {"GET", "/putMedia", "PutMedia", true, Streaming::put_media},
+        {"POST", "/getMedia", "GetMedia", false, Streaming::get_media},
+        {"GET", "/getMedia", "GetMedia", true, Streaming::get_media},
     };
     for (const auto& entry : entries) {
         Route route;
@@ -24,9 +26,11 @@ void add_media_placeholder_routes(Router& router) {
         route.operation = entry.operation;
         route.execution = Execution::network_thread;
         route.websocket = entry.websocket;
+        route.streaming = entry.streaming;
+        // Reached only by a GET without an Upgrade header (the session streams everything else).
         route.handler = [operation = std::string(entry.operation)](const ApiRequest&) {
-            return kvs_error(501, "NotImplementedException",
-                             operation + " is not implemented by this kinema-server build yet");
+            return invalid_argument("GET " + operation +
+                                    " needs a WebSocket upgrade; use POST for the HTTP form");
         };
         router.add(std::move(route));
     }

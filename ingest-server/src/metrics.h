@@ -2,15 +2,36 @@
 // fragments per stream, ACK latency, viewers, skipped frames) register their families on registry().
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
 
 namespace prometheus {
 class Registry;
-}
+class Counter;
+}  // namespace prometheus
 
 namespace kinema::server {
+
+// The per-stream media counters, looked up once per session (prometheus-cpp's Family::Add takes a lock and
+// hashes the labels; the counters themselves are atomics).
+class StreamMetrics {
+public:
+    void bytes_in(std::uint64_t bytes);         // kinema_put_media_bytes_total{stream}
+    void fragment_in();                         // kinema_put_media_fragments_total{stream} (RECEIVED)
+    void bytes_out(std::uint64_t bytes);        // kinema_get_media_bytes_total{stream}
+    void fragment_out();                        // kinema_get_media_fragments_total{stream}
+    void frames_skipped(std::uint64_t frames);  // kinema_live_frames_skipped_total{stream}
+
+private:
+    friend class Metrics;
+    prometheus::Counter* bytes_in_ = nullptr;
+    prometheus::Counter* fragments_in_ = nullptr;
+    prometheus::Counter* bytes_out_ = nullptr;
+    prometheus::Counter* fragments_out_ = nullptr;
+    prometheus::Counter* frames_skipped_ = nullptr;
+};
 
 class Metrics {
 public:
@@ -24,6 +45,16 @@ public:
     // kinema_http_connections (open now) and kinema_http_connections_total (accepted).
     void connection_opened();
     void connection_closed();
+
+    // Media: counters of one stream (the same object for every call with that name).
+    std::shared_ptr<StreamMetrics> stream(const std::string& name);
+    // kinema_put_media_ack_latency_seconds{event="RECEIVED"|"PERSISTED"}: from a fragment's first byte.
+    void observe_ack_latency(bool persisted, double seconds);
+    // kinema_storage_commit_latency_seconds: from RECEIVED (appended) to PERSISTED (durable).
+    void observe_commit_latency(double seconds);
+    // kinema_put_media_producers / kinema_get_media_viewers (connected now).
+    void producers_connected(int delta);
+    void viewers_connected(int delta);
 
     // The Prometheus text exposition format (version 0.0.4).
     std::string serialize() const;

@@ -17,6 +17,9 @@ enum class Execution {
                      // back
 };
 
+// Routes whose connection becomes a stream once checked (the HTTP session hands its socket over).
+enum class Streaming { none, put_media, get_media };
+
 using UnaryHandler = std::function<ApiResponse(const ApiRequest&)>;
 
 struct Route {
@@ -24,11 +27,11 @@ struct Route {
     std::string path;       // exact, case-sensitive, as KVS spells it: "/createStream"
     std::string operation;  // label for logs and metrics: "CreateStream"
     Execution execution = Execution::blocking_pool;
-    // For a WebSocket route (GET with Upgrade, e.g. /putMedia), the session upgrades and hands the socket to
-    // the family's session type; until PutMedia/GetMedia land, such routes answer with a unary handler
-    // instead.
+    // A WebSocket route (GET with Upgrade, e.g. /putMedia); with `streaming` set, the session upgrades and
+    // hands the socket to the media session, and `handler` answers requests that cannot stream (no upgrade).
     bool websocket = false;
     UnaryHandler handler;
+    Streaming streaming = Streaming::none;
 };
 
 // The outcome of a lookup: a route, or the error response to send instead.

@@ -17,6 +17,7 @@
 #include "control_plane.h"
 #include "http_session.h"
 #include "media_routes.h"
+#include "media_service.h"
 
 namespace kinema::server {
 
@@ -75,6 +76,12 @@ public:
         ctx_->max_body_bytes = config_.max_body_bytes;
         ctx_->max_header_bytes = config_.max_header_bytes;
         ctx_->idle_timeout = config_.idle_timeout;
+        MediaServiceOptions media_options;
+        media_options.idle_ack_interval = config_.idle_ack_interval;
+        media_options.producer_takeover_after = config_.producer_takeover_after;
+        media_options.viewer_queue_bytes = config_.viewer_queue_bytes;
+        media_options.max_ws_message_bytes = config_.max_ws_message_bytes;
+        ctx_->media = std::make_shared<MediaService>(*catalog_, *store_, ctx_->metrics, media_options);
         add_routes();
 
         listen();
@@ -102,14 +109,14 @@ public:
         closed.get_future().wait();
 
         ctx_->draining = true;
-        std::vector<std::shared_ptr<HttpSession>> live;
+        std::vector<std::shared_ptr<Connection>> live;
         {
             std::lock_guard lock(ctx_->sessions_mutex);
             for (auto& [id, weak] : ctx_->sessions)
                 if (auto session = weak.lock()) live.push_back(std::move(session));
         }
         for (const auto& session : live)
-            shutdown_http_session(session);
+            session->shutdown();
         live.clear();
         {
             std::unique_lock lock(ctx_->sessions_mutex);
@@ -123,6 +130,8 @@ public:
             t.join();
         threads_.clear();
         blocking_.join();
+        // Fragments appended by sessions that ended during the drain become durable before exit.
+        if (auto ec = store_->flush()) spdlog::warn("flushing the fragment store at stop: {}", ec.message());
         spdlog::info("stopped");
     }
 
@@ -193,9 +202,17 @@ private:
         control.public_url = [this] { return public_url_; };
         control.max_json_depth = config_.max_json_depth;
         control.delete_stream_data = delete_stream_data();
+        control.retention_changed = [store = store_.get()](const std::string& name, std::int64_t hours) {
+            const auto retention = static_cast<std::uint32_t>(hours);
+            auto ec = store->is_open(name) ? store->set_retention(name, retention)
+                                           : store->open_stream(name, retention);
+            if (ec)
+                spdlog::warn("stream {}: applying retention of {} h to its fragment log: {}", name, hours,
+                             ec.message());
+        };
         add_control_plane_routes(router, std::move(control));
         add_archived_media_routes(router, {catalog_.get(), store_.get()});
-        add_media_placeholder_routes(router);
+        add_media_routes(router);
     }
 
     void listen() {

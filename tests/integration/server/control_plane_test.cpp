@@ -289,15 +289,26 @@ TEST_F(ControlPlaneTest, RoutingErrors) {
     EXPECT_EQ(wrong_method.header("allow"), "POST");
 }
 
-TEST_F(ControlPlaneTest, MediaApisAnswerNotImplementedForNow) {
-    for (const char* op : {"/putMedia", "/getMedia"})
-        expect_error(client_->post(op, "{}"), 501, "NotImplementedException", op);
-    const auto upgrade = client_->request("GET", "/putMedia?StreamName=cam1", {},
-                                          {{"Connection", "Upgrade"},
-                                           {"Upgrade", "websocket"},
-                                           {"Sec-WebSocket-Version", "13"},
-                                           {"Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="}});
-    expect_error(upgrade, 501, "NotImplementedException", "websocket putMedia");
+TEST_F(ControlPlaneTest, MediaApisCheckTheirRequestsBeforeStreaming) {
+    // PutMedia without its headers, GetMedia without a StartSelector or for a stream that does not exist.
+    // Each answer closes the connection (a PutMedia body is never read), so each gets its own client.
+    expect_error(HttpClient(server_.port()).post("/putMedia", "{}"), 400, "InvalidArgumentException",
+                 "putMedia");
+    expect_error(HttpClient(server_.port()).post("/getMedia", "{\"StreamName\":\"cam1\"}"), 400,
+                 "InvalidArgumentException", "getMedia without StartSelector");
+    expect_error(HttpClient(server_.port())
+                     .post_json("/getMedia",
+                                {{"StreamName", "nope"}, {"StartSelector", {{"StartSelectorType", "NOW"}}}}),
+                 404, "ResourceNotFoundException", "getMedia of an unknown stream");
+    const auto upgrade = HttpClient(server_.port())
+                             .request("GET", "/putMedia?StreamName=nope&FragmentTimecodeType=ABSOLUTE", {},
+                                      {{"Connection", "Upgrade"},
+                                       {"Upgrade", "websocket"},
+                                       {"Sec-WebSocket-Version", "13"},
+                                       {"Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="}});
+    expect_error(upgrade, 404, "ResourceNotFoundException", "websocket putMedia of an unknown stream");
+    expect_error(HttpClient(server_.port()).request("GET", "/getMedia?StreamName=nope"), 400,
+                 "InvalidArgumentException", "getMedia GET without an upgrade");
 }
 
 TEST_F(ControlPlaneTest, OversizedBodyIs413AndClosesTheConnection) {

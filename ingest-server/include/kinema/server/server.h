@@ -26,6 +26,13 @@ struct ServerConfig {
     unsigned max_json_depth = 32;
     std::chrono::seconds idle_timeout{60};          // a connection with no request for this long is closed
     std::chrono::milliseconds drain_timeout{5000};  // stop() waits this long for requests in flight
+    // PutMedia: an IDLE ACK after this long without bytes from the producer (KVS: about 30 s).
+    std::chrono::milliseconds idle_ack_interval{30'000};
+    // PutMedia: a second producer for a stream is refused while the first sent something within this time,
+    // and replaces it after (a reconnecting producer whose old connection the server has not seen die).
+    std::chrono::milliseconds producer_takeover_after{5'000};
+    std::size_t viewer_queue_bytes = 8u << 20;     // GetMedia live: per-viewer queue before skipping
+    std::size_t max_ws_message_bytes = 16u << 20;  // PutMedia WebSocket: largest binary message
 };
 
 // Parses "HOST:PORT" or "[IPv6]:PORT". Returns false (and leaves the outputs alone) when malformed.

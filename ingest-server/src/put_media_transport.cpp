@@ -1,0 +1,507 @@
+// PutMedia over WebSocket and over chunked HTTP: one PutMediaConnection drives a PutMediaSession on the
+// connection's strand; the two transports differ only in how bytes come in and ACKs go out.
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+#include <deque>
+#include <map>
+
+#include "http_session.h"
+#include "kvs_error.h"
+#include "media_transport.h"
+#include "metrics.h"
+#include "transport_util.h"
+
+namespace kinema::server {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+namespace asio = boost::asio;
+
+namespace {
+
+class PutMediaConnection : public Connection, public std::enable_shared_from_this<PutMediaConnection> {
+public:
+    PutMediaConnection(asio::any_io_executor executor, PutMediaPlan plan, std::string request_id,
+                       std::shared_ptr<SessionContext> context)
+        : executor_(std::move(executor)),
+          request_id_(std::move(request_id)),
+          idle_timer_(executor_),
+          plan_(std::move(plan)),
+          ctx_(std::move(context)),
+          media_(*ctx_->media),
+          stream_metrics_(media_.metrics().stream(plan_.stream)) {}
+
+    ~PutMediaConnection() override {
+        if (claim_) media_.producers().release(*claim_);
+        if (connected_) media_.metrics().producers_connected(-1);
+        if (id_ != 0) ctx_->remove_connection(id_);
+    }
+
+    void start() {
+        asio::dispatch(executor_, [self = shared_from_this()] { self->begin(); });
+    }
+
+    void shutdown() override {
+        asio::dispatch(executor_, [self = shared_from_this()] { self->end_input(true); });
+    }
+
+protected:
+    // Transport hooks, all on the strand.
+    virtual void reject(ApiResponse response) = 0;  // before anything was accepted: an HTTP error, close
+    virtual void accept() = 0;                      // upgrade / 200 header; then calls on_accepted()
+    virtual void read_more() = 0;                   // next bytes -> on_bytes / end_input
+    virtual void write_ack(const std::string& json) = 0;  // one ACK; calls on_written() when done
+    virtual void close_output() = 0;  // after the last ACK: close frame / last chunk, close
+    virtual void close_now() = 0;     // the connection is gone or revoked
+
+    void on_accepted() {
+        accepted_ = true;
+        media_.metrics().producers_connected(1);
+        connected_ = true;
+        spdlog::info("stream {} session {}: PutMedia producer connected ({}, request {})", plan_.stream, id_,
+                     transport_name(), request_id_);
+        if (!plan_.stream_active) {
+            Ack ack{AckEventType::error, 0, "", AckError::stream_not_active};
+            queue_ack(to_json(ack));
+            input_done_ = true;
+            finish_output_when_flushed();
+            return;
+        }
+        arm_idle_timer();
+        read_more();
+    }
+
+    // A piece of the MKV stream. Returns true when the transport should read on (after releasing `bytes`).
+    bool on_bytes(std::span<const std::uint8_t> bytes) {
+        spdlog::trace("stream {} session {}: {} bytes in", plan_.stream, id_, bytes.size());
+        if (input_done_) return false;
+        claim_->touch();
+        received_since_idle_ = true;
+        stream_metrics_->bytes_in(bytes.size());
+        PutMediaSession::State state;
+        {
+            std::lock_guard ingest(*claim_->ingest_lock);
+            if (claim_->revoked) return false;
+            state = session_->feed(bytes);
+        }
+        if (state == PutMediaSession::State::ended) {
+            spdlog::warn("stream {} session {}: PutMedia ended: {}", plan_.stream, id_,
+                         session_->error().message());
+            input_done_ = true;
+            release_claim();
+            // The ERROR ACK was posted before this: close after it is written.
+            asio::post(executor_, [self = shared_from_this()] { self->finish_output_when_flushed(); });
+            return false;
+        }
+        return true;
+    }
+
+    // The input ended: cleanly (end of body, WebSocket close, server stop) or not (connection lost).
+    void end_input(bool clean) {
+        if (input_done_) {
+            if (!accepted_ && !clean) close_now();
+            return;
+        }
+        input_done_ = true;
+        idle_timer_.cancel();
+        if (!session_) return close_now();
+        {
+            std::lock_guard ingest(*claim_->ingest_lock);
+            if (!claim_->revoked) {
+                if (clean) {
+                    session_->finish();
+                } else {
+                    session_->abort();
+                }
+            }
+        }
+        const auto stats = session_->stats();
+        spdlog::info(
+            "stream {} session {}: PutMedia input ended ({}): {} bytes, {} fragments stored, {} duplicate, "
+            "{} dropped",
+            plan_.stream, id_, clean ? "clean" : "connection lost", stats.bytes, stats.fragments_stored,
+            stats.fragments_duplicate, stats.fragments_dropped);
+        release_claim();
+        if (!clean || output_closed_) return close_now();
+        // Close once every RECEIVED fragment has its PERSISTED (or ERROR) on the wire. The callback holds the
+        // connection: nothing else may be pending on it while the last commits complete.
+        session_->when_acknowledged([self = shared_from_this()] {
+            asio::post(self->executor_, [self] { self->finish_output_when_flushed(); });
+        });
+    }
+
+    void on_written() {
+        writing_ = false;
+        outbox_.pop_front();
+        flush();
+    }
+
+    void on_output_failed() {
+        output_closed_ = true;
+        outbox_.clear();
+        writing_ = false;
+        if (!input_done_) end_input(false);
+        close_now();
+    }
+
+    virtual const char* transport_name() const = 0;
+
+    asio::any_io_executor executor_;
+    std::uint64_t id_ = 0;
+    bool output_closed_ = false;
+    std::string request_id_;
+
+private:
+    void begin() {
+        id_ = ctx_->add_connection(weak_from_this());
+        claim_ = std::make_shared<ProducerClaim>();
+        claim_->stream = plan_.stream;
+        std::weak_ptr<PutMediaConnection> weak = weak_from_this();
+        claim_->on_revoked = [weak, executor = executor_] {
+            asio::post(executor, [weak] {
+                auto self = weak.lock();
+                if (!self) return;
+                spdlog::warn("stream {} session {}: replaced by a newer producer connection",
+                             self->plan_.stream, self->id_);
+                self->input_done_ = true;
+                self->close_now();
+            });
+        };
+        if (!media_.producers().claim(claim_, media_.options().producer_takeover_after)) {
+            claim_.reset();
+            spdlog::warn("stream {} session {}: refused a second producer", plan_.stream, id_);
+            return reject(kvs_error(400, "ResourceInUseException",
+                                    "stream " + plan_.stream + " already has an active PutMedia producer"));
+        }
+        auto acks = [weak, executor = executor_](const Ack& ack, media::Duration since_first_byte) {
+            asio::post(executor, [weak, ack, since_first_byte] {
+                if (auto self = weak.lock()) self->on_ack(ack, since_first_byte);
+            });
+        };
+        std::shared_ptr<LiveSink> live;
+        if (plan_.stream_active) live = media_.hubs().hub(plan_.stream);
+        session_ = std::make_shared<PutMediaSession>(media_.store(), plan_.options, std::move(acks),
+                                                     std::move(live));
+        {
+            std::lock_guard ingest(*claim_->ingest_lock);
+            claim_->session = session_;
+        }
+        accept();
+    }
+
+    void release_claim() {
+        if (claim_) media_.producers().release(*claim_);
+    }
+
+    void on_ack(const Ack& ack, media::Duration since_first_byte) {
+        spdlog::trace("stream {} session {}: ACK {}", plan_.stream, id_, to_json(ack));
+        const double seconds = std::chrono::duration<double>(since_first_byte).count();
+        if (ack.type == AckEventType::received) {
+            media_.metrics().observe_ack_latency(false, seconds);
+            stream_metrics_->fragment_in();
+            received_at_[ack.fragment_number] = seconds;
+        } else if (ack.type == AckEventType::persisted) {
+            media_.metrics().observe_ack_latency(true, seconds);
+            if (auto it = received_at_.find(ack.fragment_number); it != received_at_.end()) {
+                media_.metrics().observe_commit_latency(std::max(0.0, seconds - it->second));
+                received_at_.erase(it);
+            }
+        } else if (ack.type == AckEventType::error) {
+            received_at_.erase(ack.fragment_number);
+            spdlog::warn("stream {} session {}: ERROR ACK {} for fragment {} (timecode {})", plan_.stream,
+                         id_, ack.error ? ack_error_name(*ack.error) : "?", ack.fragment_number,
+                         ack.fragment_timecode);
+        }
+        queue_ack(to_json(ack));
+    }
+
+    void queue_ack(std::string json) {
+        if (output_closed_) return;
+        outbox_.push_back(std::move(json));
+        flush();
+    }
+
+    void flush() {
+        if (writing_ || output_closed_) return;
+        if (outbox_.empty()) {
+            if (close_when_flushed_) {
+                output_closed_ = true;
+                close_output();
+            }
+            return;
+        }
+        writing_ = true;
+        write_ack(outbox_.front());
+    }
+
+    void finish_output_when_flushed() {
+        close_when_flushed_ = true;
+        idle_timer_.cancel();
+        flush();
+    }
+
+    // KVS sends IDLE while the producer is connected and silent; it keeps proxies from closing the
+    // connection and tells the producer the server is still there.
+    void arm_idle_timer() {
+        idle_timer_.expires_after(media_.options().idle_ack_interval);
+        idle_timer_.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+            auto self = weak.lock();
+            if (ec || !self || self->input_done_) return;
+            if (!self->received_since_idle_) self->queue_ack(to_json(Ack{AckEventType::idle, 0, "", {}}));
+            self->received_since_idle_ = false;
+            self->arm_idle_timer();
+        });
+    }
+
+    asio::steady_timer idle_timer_;
+    PutMediaPlan plan_;
+    std::shared_ptr<SessionContext> ctx_;
+    MediaService& media_;
+    std::shared_ptr<StreamMetrics> stream_metrics_;
+    std::shared_ptr<ProducerClaim> claim_;
+    std::shared_ptr<PutMediaSession> session_;
+    std::deque<std::string> outbox_;
+    std::map<std::string, double> received_at_;  // fragment number -> RECEIVED latency, for commit latency
+    bool writing_ = false;
+    bool accepted_ = false;
+    bool connected_ = false;
+    bool input_done_ = false;
+    bool close_when_flushed_ = false;
+    bool received_since_idle_ = false;
+};
+
+// ---- WebSocket ---------------------------------------------------------------------------------------
+
+class WebSocketPutMedia final : public PutMediaConnection {
+public:
+    WebSocketPutMedia(beast::tcp_stream stream, FullRequest request, PutMediaPlan plan,
+                      std::string request_id, std::shared_ptr<SessionContext> context)
+        : PutMediaConnection(stream.get_executor(), std::move(plan), std::move(request_id), context),
+          ws_(std::move(stream)),
+          request_(std::move(request)),
+          max_message_(context->media->options().max_ws_message_bytes) {}
+
+private:
+    const char* transport_name() const override { return "WebSocket"; }
+
+    void reject(ApiResponse response) override {
+        auto self = std::static_pointer_cast<WebSocketPutMedia>(shared_from_this());
+        write_error_response(beast::get_lowest_layer(ws_), std::move(response), request_id_,
+                             [self] { self->close_now(); });
+    }
+
+    void accept() override {
+        beast::get_lowest_layer(ws_).expires_never();
+        ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+        ws_.set_option(websocket::stream_base::decorator(
+            [](websocket::response_type& res) { res.set(http::field::server, "kinema-server"); }));
+        ws_.read_message_max(max_message_);
+        ws_.binary(false);
+        ws_.async_accept(request_, [self = std::static_pointer_cast<WebSocketPutMedia>(shared_from_this())](
+                                       beast::error_code ec) {
+            if (ec) {
+                spdlog::warn("PutMedia WebSocket handshake failed: {}", ec.message());
+                self->output_closed_ = true;
+                return self->end_input(false);
+            }
+            self->on_accepted();
+        });
+    }
+
+    void read_more() override {
+        ws_.async_read(buffer_, [self = std::static_pointer_cast<WebSocketPutMedia>(shared_from_this())](
+                                    beast::error_code ec, std::size_t) {
+            if (ec) {
+                // A close frame is the producer's clean end; anything else (reset, EOF without close)
+                // drops the fragment in progress.
+                const bool clean = ec == websocket::error::closed;
+                if (clean) self->output_closed_ = true;  // nothing more can be sent after a close
+                return self->end_input(clean);
+            }
+            const auto data = self->buffer_.cdata();
+            const bool more = self->on_bytes({static_cast<const std::uint8_t*>(data.data()), data.size()});
+            self->buffer_.consume(self->buffer_.size());
+            if (more) self->read_more();
+        });
+    }
+
+    void write_ack(const std::string& json) override {
+        ws_.text(true);
+        ws_.async_write(asio::buffer(json), [self = std::static_pointer_cast<WebSocketPutMedia>(
+                                                 shared_from_this())](beast::error_code ec, std::size_t) {
+            if (ec) return self->on_output_failed();
+            self->on_written();
+        });
+    }
+
+    void close_output() override {
+        ws_.async_close(
+            websocket::close_code::normal,
+            [self = std::static_pointer_cast<WebSocketPutMedia>(shared_from_this())](beast::error_code) {
+                // The read loop sees the peer's close reply; a producer that never answers is
+                // cut by the WebSocket timeout.
+                (void)self;
+            });
+    }
+
+    void close_now() override {
+        beast::error_code ec;
+        beast::get_lowest_layer(ws_).socket().shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+        beast::get_lowest_layer(ws_).close();
+    }
+
+    websocket::stream<beast::tcp_stream> ws_;
+    FullRequest request_;
+    beast::flat_buffer buffer_;
+    std::size_t max_message_;
+};
+
+// ---- Chunked HTTP --------------------------------------------------------------------------------------
+
+class HttpPutMedia final : public PutMediaConnection {
+public:
+    HttpPutMedia(beast::tcp_stream stream, beast::flat_buffer buffer, std::unique_ptr<HeaderParser> header,
+                 PutMediaPlan plan, std::string request_id, std::shared_ptr<SessionContext> context)
+        : PutMediaConnection(stream.get_executor(), std::move(plan), std::move(request_id),
+                             std::move(context)),
+          stream_(std::move(stream)),
+          buffer_(std::move(buffer)),
+          expect_continue_(beast::iequals((*header).get()[http::field::expect], "100-continue")),
+          parser_(std::move(*header)) {
+        // Fragment limits are the PutMediaSession's; the body as a whole is a live stream of any length.
+        parser_.body_limit(boost::none);
+    }
+
+private:
+    const char* transport_name() const override { return "chunked HTTP"; }
+
+    auto self() { return std::static_pointer_cast<HttpPutMedia>(shared_from_this()); }
+
+    void reject(ApiResponse response) override {
+        auto keep = self();
+        write_error_response(stream_, std::move(response), request_id_,
+                             [keep] { keep->close_after_error(); });
+    }
+
+    void accept() override {
+        stream_.expires_never();
+        // The 200 goes out at once, as KVS does: ACKs follow as chunks while the body is still coming. A
+        // client that asked for 100 Continue gets it first, or it would not send the body.
+        std::string head = expect_continue_ ? "HTTP/1.1 100 Continue\r\n\r\n" : "";
+        head +=
+            "HTTP/1.1 200 OK\r\nServer: kinema-server\r\nContent-Type: application/json\r\n"
+            "Transfer-Encoding: chunked\r\nx-amzn-RequestId: " +
+            request_id_ + "\r\nConnection: close\r\n\r\n";
+        head_ = std::make_shared<std::string>(std::move(head));
+        asio::async_write(stream_, asio::buffer(*head_), [keep = self()](beast::error_code ec, std::size_t) {
+            if (ec) {
+                keep->output_closed_ = true;
+                return keep->end_input(false);
+            }
+            keep->on_accepted();
+        });
+    }
+
+    void read_more() override {
+        if (body_complete_) return end_input(true);
+        parser_.get().body().data = chunk_.data();
+        parser_.get().body().size = chunk_.size();
+        http::async_read_some(stream_, buffer_, parser_, [keep = self()](beast::error_code ec, std::size_t) {
+            if (ec == http::error::need_buffer) ec = {};
+            const std::size_t n = keep->chunk_.size() - keep->parser_.get().body().size;
+            if (ec) {
+                spdlog::debug("stream session {}: PutMedia body read ended: {}", keep->id_, ec.message());
+                return keep->end_input(false);
+            }
+            if (keep->parser_.is_done()) {
+                if (n != 0)
+                    keep->on_bytes_then_end(n);
+                else
+                    keep->end_input(true);
+                return;
+            }
+            if (keep->on_bytes({keep->chunk_.data(), n})) keep->read_more();
+        });
+    }
+
+    void on_bytes_then_end(std::size_t n) {
+        body_complete_ = true;
+        if (on_bytes({chunk_.data(), n})) read_more();
+    }
+
+    void write_ack(const std::string& json) override {
+        // One chunk per ACK line.
+        char size[20];
+        const int len = std::snprintf(size, sizeof size, "%zx\r\n", json.size() + 1);
+        framed_.assign(size, static_cast<std::size_t>(len));
+        framed_ += json;
+        framed_ += "\n\r\n";
+        asio::async_write(stream_, asio::buffer(framed_), [keep = self()](beast::error_code ec, std::size_t) {
+            if (ec) return keep->on_output_failed();
+            keep->on_written();
+        });
+    }
+
+    void close_output() override {
+        framed_ = "0\r\n\r\n";
+        asio::async_write(stream_, asio::buffer(framed_),
+                          [keep = self()](beast::error_code, std::size_t) { keep->close_after_error(); });
+    }
+
+    // Stop sending, then read and discard what the client still sends until it closes (or 2 s pass): closing
+    // with unread data would make the kernel send a reset, and the client could lose the last ACKs.
+    void close_after_error() {
+        beast::error_code ec;
+        stream_.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+        if (ec) return close_now();
+        stream_.expires_after(std::chrono::seconds(2));
+        drain();
+    }
+
+    void drain() {
+        stream_.async_read_some(asio::buffer(chunk_), [keep = self()](beast::error_code ec, std::size_t) {
+            if (ec) return keep->close_now();
+            keep->drain();
+        });
+    }
+
+    void close_now() override {
+        beast::error_code ec;
+        stream_.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+        stream_.close();
+    }
+
+    beast::tcp_stream stream_;
+    beast::flat_buffer buffer_;
+    bool expect_continue_ = false;
+    http::request_parser<http::buffer_body> parser_;
+    std::array<std::uint8_t, 64 * 1024> chunk_{};
+    std::shared_ptr<std::string> head_;
+    std::string framed_;
+    bool body_complete_ = false;
+};
+
+}  // namespace
+
+void start_put_media_http(beast::tcp_stream stream, beast::flat_buffer buffer,
+                          std::unique_ptr<HeaderParser> parser, PutMediaPlan plan, std::string request_id,
+                          std::shared_ptr<SessionContext> context) {
+    std::make_shared<HttpPutMedia>(std::move(stream), std::move(buffer), std::move(parser), std::move(plan),
+                                   std::move(request_id), std::move(context))
+        ->start();
+}
+
+void start_put_media_websocket(beast::tcp_stream stream, FullRequest request, PutMediaPlan plan,
+                               std::string request_id, std::shared_ptr<SessionContext> context) {
+    std::make_shared<WebSocketPutMedia>(std::move(stream), std::move(request), std::move(plan),
+                                        std::move(request_id), std::move(context))
+        ->start();
+}
+
+}  // namespace kinema::server

@@ -1,0 +1,36 @@
+// Small Beast helpers shared by the media transports (included only by the Beast translation units).
+#pragma once
+
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "api.h"
+
+namespace kinema::server {
+
+// Writes `response` as a complete HTTP/1.1 response with Connection: close, then calls done() (also after
+// a failed write).
+template <typename Done>
+void write_error_response(boost::beast::tcp_stream& stream, ApiResponse response,
+                          const std::string& request_id, Done done) {
+    namespace http = boost::beast::http;
+    auto out = std::make_shared<http::response<http::string_body>>();
+    out->version(11);
+    out->result(response.status);
+    out->set(http::field::server, "kinema-server");
+    out->set(http::field::content_type, response.content_type);
+    out->set("x-amzn-RequestId", request_id);
+    for (const auto& [name, value] : response.headers)
+        out->set(name, value);
+    out->body() = std::move(response.body);
+    out->keep_alive(false);
+    out->prepare_payload();
+    http::async_write(stream, *out,
+                      [out, done = std::move(done)](boost::beast::error_code, std::size_t) { done(); });
+}
+
+}  // namespace kinema::server
