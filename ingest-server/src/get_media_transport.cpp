@@ -47,6 +47,7 @@ public:
     ~GetMediaConnection() override {
         if (connected_) media_.metrics().viewers_connected(-1);
         if (id_ != 0) ctx_->remove_connection(id_);
+        spdlog::debug("stream {} session {}: GetMedia connection closed", plan_.stream, id_);
     }
 
     void start() {
@@ -87,10 +88,11 @@ protected:
 
     void on_written(bool ok, std::size_t bytes) {
         writing_ = false;
-        if (!ok) return close();
-        stream_metrics_->bytes_out(bytes);
+        // The continuation usually holds this connection: release it on every path.
         auto next = std::move(after_write_);
         after_write_ = nullptr;
+        if (!ok) return close();
+        stream_metrics_->bytes_out(bytes);
         if (next) next();
     }
 
@@ -98,6 +100,7 @@ protected:
         if (closed_) return;
         closed_ = true;
         viewer_.reset();
+        after_write_ = nullptr;
         cursor_.stop_following();
         spdlog::info("stream {} session {}: GetMedia viewer left", plan_.stream, id_);
         close_transport();

@@ -41,6 +41,7 @@ public:
         if (claim_) media_.producers().release(*claim_);
         if (connected_) media_.metrics().producers_connected(-1);
         if (id_ != 0) ctx_->remove_connection(id_);
+        spdlog::debug("stream {} session {}: PutMedia connection closed", plan_.stream, id_);
     }
 
     void start() {

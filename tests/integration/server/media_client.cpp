@@ -179,7 +179,11 @@ struct StreamingHttpClient::Impl {
     }
 };
 
-StreamingHttpClient::StreamingHttpClient(std::uint16_t port) : impl_(std::make_unique<Impl>()) {
+StreamingHttpClient::StreamingHttpClient(std::uint16_t port, int receive_buffer_bytes)
+    : impl_(std::make_unique<Impl>()) {
+    impl_->socket.open(tcp::v4());
+    if (receive_buffer_bytes > 0)
+        impl_->socket.set_option(asio::socket_base::receive_buffer_size(receive_buffer_bytes));
     impl_->socket.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
     impl_->socket.set_option(tcp::no_delay(true));
 }

@@ -46,7 +46,8 @@ private:
 
 class StreamingHttpClient {
 public:
-    explicit StreamingHttpClient(std::uint16_t port);
+    // receive_buffer_bytes > 0 sets SO_RCVBUF before connecting (a viewer that reads slowly fills up fast).
+    explicit StreamingHttpClient(std::uint16_t port, int receive_buffer_bytes = 0);
     ~StreamingHttpClient();
 
     // Sends the request head; with `chunked`, the body follows with send_chunk()/end_body(), else `body`
