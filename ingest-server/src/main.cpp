@@ -131,6 +131,27 @@ int main(int argc, char** argv) {
                    "On SIGINT/SIGTERM, how long requests in flight may take to finish")
         ->envname("KINEMA_DRAIN_TIMEOUT_MS")
         ->capture_default_str();
+    unsigned idle_ack_ms = static_cast<unsigned>(config.idle_ack_interval.count());
+    unsigned takeover_ms = static_cast<unsigned>(config.producer_takeover_after.count());
+    app.add_option("--idle-ack-interval-ms", idle_ack_ms,
+                   "PutMedia: send an IDLE ACK after this many milliseconds without bytes from the producer")
+        ->envname("KINEMA_IDLE_ACK_INTERVAL_MS")
+        ->check(CLI::Range(10u, 3'600'000u))
+        ->capture_default_str();
+    app.add_option(
+           "--producer-takeover-ms", takeover_ms,
+           "PutMedia: a second producer for a stream is refused (ResourceInUseException) while the first "
+           "sent bytes within this many milliseconds, and replaces it after (a reconnect)")
+        ->envname("KINEMA_PRODUCER_TAKEOVER_MS")
+        ->capture_default_str();
+    app.add_option("--viewer-queue-bytes", config.viewer_queue_bytes,
+                   "GetMedia live: bytes queued per viewer before a slow viewer skips to the next key frame")
+        ->envname("KINEMA_VIEWER_QUEUE_BYTES")
+        ->capture_default_str();
+    app.add_option("--max-ws-message-bytes", config.max_ws_message_bytes,
+                   "PutMedia over WebSocket: largest binary message accepted")
+        ->envname("KINEMA_MAX_WS_MESSAGE_BYTES")
+        ->capture_default_str();
     app.add_option("--port-file", port_file, "Write the bound port to this file once listening (for scripts)")
         ->envname("KINEMA_PORT_FILE");
     app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical or off")
@@ -150,6 +171,8 @@ int main(int argc, char** argv) {
     config.data_dir = data_dir;
     config.idle_timeout = std::chrono::seconds(idle_timeout);
     config.drain_timeout = std::chrono::milliseconds(drain_timeout_ms);
+    config.idle_ack_interval = std::chrono::milliseconds(idle_ack_ms);
+    config.producer_takeover_after = std::chrono::milliseconds(takeover_ms);
     setup_logging(log_level, log_format);
 
     // Block the stop signals before any thread starts, so every thread inherits the mask and sigwait below
