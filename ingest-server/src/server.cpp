@@ -254,6 +254,9 @@ private:
                                        });
                                        return;
                                    }
+                                   // Live frames and ACKs are small writes that must not wait for Nagle.
+                                   boost::system::error_code nodelay_ec;
+                                   socket.set_option(tcp::no_delay(true), nodelay_ec);
                                    start_http_session(std::move(socket), ctx_);
                                    accept();
                                });
