@@ -3,6 +3,8 @@
 // 30 are stored as 3 fragments holding 90 frames, readable back through GetMediaForFragmentList.
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include "producer_server_fixture.h"
 #include "test_server.h"
 
@@ -28,7 +30,13 @@ TEST(KinemaSinkAgainstServer, GstLaunchPipelineStoresThreeFragmentsOfNinetyFrame
         std::to_string(server.port()) + " stream-name=cam1 >&2";
     EXPECT_EQ(kinema::test::run_command(command).exit_code, 0) << command;
 
-    const auto stored = read_stored(server.port(), "cam1");
+    // Two of the first runs listed nothing right after gst-launch-1.0 exited although the server logged 3
+    // fragments stored (see the report of this test's commit): wait, bounded, for the listing.
+    auto stored = read_stored(server.port(), "cam1");
+    for (int i = 0; i < 50 && stored.fragment_producer_ms.size() < 3; ++i) {
+        std::this_thread::sleep_for(100ms);  // polling a condition with a 5 s bound, not ordering
+        stored = read_stored(server.port(), "cam1");
+    }
     EXPECT_EQ(stored.fragment_producer_ms.size(), 3u);
     EXPECT_EQ(stored.frames.size(), 90u);
     int keys = 0;
