@@ -61,6 +61,14 @@ std::int64_t now_ns() {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
 }
 
+// CPU seconds of this process (the load generator), to tell a saturated client from a slow server.
+double self_cpu_seconds() {
+    rusage usage{};
+    getrusage(RUSAGE_SELF, &usage);
+    return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+           static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+}
+
 double percentile(std::vector<double> v, double p) {
     if (v.empty()) return 0;
     std::sort(v.begin(), v.end());
@@ -406,11 +414,13 @@ int main(int argc, char** argv) {
                 producers.back()->start(stop_at);
             }
             const double cpu0 = server.cpu_seconds();
+            const double client_cpu0 = self_cpu_seconds();
             const auto t0 = Clock::now();
             run_producers(ioc, producers, stop_at, std::chrono::seconds(5));
             const double wall = std::chrono::duration<double>(Clock::now() - t0).count();
             std::printf("streams: %d\n", streams);
             std::printf("server_cpu_pct: %.1f\n", 100 * (server.cpu_seconds() - cpu0) / wall);
+            std::printf("load_generator_cpu_pct: %.1f\n", 100 * (self_cpu_seconds() - client_cpu0) / wall);
             std::printf("ack_received_p50_ms: %.2f\n", percentile(stats.received_ms, 0.50));
             std::printf("ack_received_p99_ms: %.2f\n", percentile(stats.received_ms, 0.99));
             std::printf("ack_persisted_p50_ms: %.2f\n", percentile(stats.persisted_ms, 0.50));
