@@ -24,8 +24,7 @@ TEST_P(ConnectionCuts, ZeroFramesLostZeroDuplicated) {
     for (const auto& f : source)
         total += f.avcc.size();
     // Each cut somewhere in the first third of the stream's bytes counted from the start of that
-    // connection: in the upgrade request, the stream header, inside a cluster or between clusters. Every
-    // session but the cut ones carries the rest, so all five cuts happen.
+    // connection: in the upgrade request, the stream header, inside a cluster or between clusters.
     std::mt19937 rng(GetParam());
     std::vector<std::size_t> cuts;
     std::string cut_text;
@@ -57,9 +56,11 @@ TEST_P(ConnectionCuts, ZeroFramesLostZeroDuplicated) {
     const StopReport report = stream.stop(30s);
 
     EXPECT_TRUE(report.all_acknowledged) << report.unacknowledged_fragments << " fragments unacknowledged";
-    EXPECT_EQ(proxy.cuts(), 5);
-    EXPECT_GE(proxy.connections(),
-              6);  // five cut, at least one more to finish (a cut in the upgrade opens no session)
+    // The first connection always reaches its cut. Whether a later one does depends on how much of the stream
+    // was already PERSISTED when it started (a replay resends only the rest), which is timing, not behaviour:
+    // so at least one cut, and one more connection than cuts to finish.
+    EXPECT_GE(proxy.cuts(), 1);
+    EXPECT_GE(proxy.connections(), proxy.cuts() + 1);
     EXPECT_TRUE(acks.dropped().empty());
     const auto expected = fragment_timecodes(source);
     const auto persisted = acks.persisted();

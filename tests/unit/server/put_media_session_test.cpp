@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <future>
+#include <memory>
 #include <mutex>
 
 #include "mkv_fixture.h"
@@ -15,18 +16,19 @@ using media::Timestamp;
 using test::ClusterSpec;
 using test::make_stream;
 
-// Collects ACKs from any thread.
+// Collects ACKs from any thread. The sink shares the log's state: a PERSISTED ACK may arrive from the store's
+// commit thread after the session (and the test's AckLog) is gone, as it does on a real connection.
 class AckLog {
 public:
     AckSink sink() {
-        return [this](const Ack& ack, media::Duration) {
-            std::lock_guard lock(mutex_);
-            acks_.push_back(ack);
+        return [state = state_](const Ack& ack, media::Duration) {
+            std::lock_guard lock(state->mutex);
+            state->acks.push_back(ack);
         };
     }
     std::vector<Ack> acks() const {
-        std::lock_guard lock(mutex_);
-        return acks_;
+        std::lock_guard lock(state_->mutex);
+        return state_->acks;
     }
     std::vector<AckEventType> types() const {
         std::vector<AckEventType> types;
@@ -36,8 +38,11 @@ public:
     }
 
 private:
-    mutable std::mutex mutex_;
-    std::vector<Ack> acks_;
+    struct State {
+        std::mutex mutex;
+        std::vector<Ack> acks;
+    };
+    std::shared_ptr<State> state_ = std::make_shared<State>();
 };
 
 class PutMediaSessionTest : public ::testing::Test {
