@@ -14,6 +14,7 @@
 #include "kvs_error.h"
 #include "media_service.h"
 #include "media_transport.h"
+#include "transport_util.h"
 
 namespace kinema::server {
 
@@ -261,17 +262,7 @@ private:
                          seconds * 1000);
         }
 
-        auto out = std::make_shared<http::response<http::string_body>>();
-        out->version(11);
-        out->result(response.status);
-        out->set(http::field::server, "kinema-server");
-        out->set(http::field::content_type, response.content_type);
-        out->set("x-amzn-RequestId", request_id);
-        for (const auto& [name, value] : response.headers)
-            out->set(name, value);
-        out->body() = std::move(response.body);
-        out->keep_alive(keep_alive_ && !ctx_->draining);
-        out->prepare_payload();
+        auto out = make_http_response(std::move(response), request_id, keep_alive_ && !ctx_->draining);
         const bool close_after = !out->keep_alive();
         stream_.expires_after(ctx_->idle_timeout);
         http::async_write(stream_, *out,

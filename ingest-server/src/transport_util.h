@@ -12,11 +12,10 @@
 
 namespace kinema::server {
 
-// Writes `response` as a complete HTTP/1.1 response with Connection: close, then calls done() (also after
-// a failed write).
-template <typename Done>
-void write_error_response(boost::beast::tcp_stream& stream, ApiResponse response,
-                          const std::string& request_id, Done done) {
+// The HTTP/1.1 response for an ApiResponse: status, KVS headers (x-amzn-RequestId, x-amzn-ErrorType ...) and
+// body. Shared by the request/response session and the media transports' early errors.
+inline std::shared_ptr<boost::beast::http::response<boost::beast::http::string_body>> make_http_response(
+    ApiResponse response, const std::string& request_id, bool keep_alive) {
     namespace http = boost::beast::http;
     auto out = std::make_shared<http::response<http::string_body>>();
     out->version(11);
@@ -27,10 +26,19 @@ void write_error_response(boost::beast::tcp_stream& stream, ApiResponse response
     for (const auto& [name, value] : response.headers)
         out->set(name, value);
     out->body() = std::move(response.body);
-    out->keep_alive(false);
+    out->keep_alive(keep_alive);
     out->prepare_payload();
-    http::async_write(stream, *out,
-                      [out, done = std::move(done)](boost::beast::error_code, std::size_t) { done(); });
+    return out;
+}
+
+// Writes `response` as a complete HTTP/1.1 response with Connection: close, then calls done() (also after
+// a failed write).
+template <typename Done>
+void write_error_response(boost::beast::tcp_stream& stream, ApiResponse response,
+                          const std::string& request_id, Done done) {
+    auto out = make_http_response(std::move(response), request_id, false);
+    boost::beast::http::async_write(
+        stream, *out, [out, done = std::move(done)](boost::beast::error_code, std::size_t) { done(); });
 }
 
 }  // namespace kinema::server
