@@ -440,6 +440,8 @@ int main(int argc, char** argv) {
             ProducerStats stats;
             std::vector<std::shared_ptr<Producer>> producers{
                 std::make_shared<Producer>(ioc, port, "fast", false, kFragments, stats)};
+            const double cpu0 = server.cpu_seconds();
+            const double client_cpu0 = self_cpu_seconds();
             const auto t0 = Clock::now();
             producers[0]->start(Clock::now() + std::chrono::hours(1));
             run_producers(ioc, producers, Clock::now(), std::chrono::seconds(60));
@@ -447,6 +449,9 @@ int main(int argc, char** argv) {
             const double mbps = static_cast<double>(stats.bytes) * 8 / wall / 1e6;
             const double raw = raw_append_mbps(dir / "raw", kFragments);
             std::printf("single_stream_mbps: %.0f\n", mbps);
+            std::printf("single_stream_server_cpu_pct: %.1f\n", 100 * (server.cpu_seconds() - cpu0) / wall);
+            std::printf("single_stream_load_generator_cpu_pct: %.1f\n",
+                        100 * (self_cpu_seconds() - client_cpu0) / wall);
             std::printf("raw_append_mbps: %.0f\n", raw);
             std::printf("single_stream_ratio: %.2f\n", mbps / raw);
             std::fflush(stdout);

@@ -4,7 +4,7 @@
 // (x-amzn-ErrorType equal to the JSON body's __type).
 #include <unistd.h>
 
-#include <boost/beast/core/flat_buffer.hpp>
+#include <algorithm>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <cstdint>
@@ -63,28 +63,39 @@ void check_response(const server::ApiResponse& response) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     static Fixture* fixture = new Fixture();  // leaked on purpose: lives for the whole fuzzing run
 
+    // Drive the parser the way Beast's own read loop does (boost/beast/http/impl/read.hpp): bytes arrive in
+    // network-sized reads, whatever the parser consumed is dropped from the buffer, and after need_more the
+    // parser is only called again once more bytes arrived. Calling put() again on the same bytes after
+    // need_more breaks Beast's contract (it asserts in parse_chunk_header), which no server path does.
+    constexpr std::size_t kReadSize = 512;
     http::request_parser<http::string_body> parser;
     parser.header_limit(16 << 10);
     parser.body_limit(1 << 20);
     parser.eager(true);
     boost::beast::error_code ec;
+    std::string buffer;
     std::size_t offset = 0;
-    while (offset < size && !parser.is_done()) {
-        const auto used = parser.put(boost::asio::buffer(data + offset, size - offset), ec);
-        offset += used;
-        if (ec == http::error::need_more) {
-            if (used == 0) break;
-            ec = {};
-            continue;
+    while (!parser.is_done()) {
+        if (offset == size) {
+            // End of input. Beast requires some input before end of file, as its own read loop guarantees.
+            if (!parser.got_some()) return 0;
+            parser.put_eof(ec);
+            if (ec || !parser.is_done()) return 0;
+            break;
         }
-        if (ec) return 0;
-        if (used == 0) break;
-    }
-    if (!parser.is_done()) {
-        // Beast requires some input before end of file, as its own read loop guarantees.
-        if (!parser.got_some()) return 0;
-        parser.put_eof(ec);
-        if (ec || !parser.is_done()) return 0;
+        const auto n = std::min(kReadSize, size - offset);
+        buffer.append(reinterpret_cast<const char*>(data) + offset, n);
+        offset += n;
+        for (;;) {
+            const auto used = parser.put(boost::asio::buffer(buffer), ec);
+            buffer.erase(0, used);
+            if (ec == http::error::need_more) {
+                ec = {};
+                break;  // read more
+            }
+            if (ec) return 0;
+            if (parser.is_done() || buffer.empty() || used == 0) break;
+        }
     }
     auto message = parser.release();
     const auto request = server::to_api_request(message, "fuzz");
