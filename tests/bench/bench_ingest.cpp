@@ -56,6 +56,7 @@ constexpr int kFps = 25;
 constexpr std::size_t kKeyFrameBytes = 40'000;
 constexpr std::size_t kFrameBytes = 8'400;  // 40 KB + 24 x 8.4 KB = 242 KB/s, about 2 Mbit/s
 constexpr std::int64_t kEpochMs = 1'700'000'000'000;
+constexpr std::size_t kMessageBytes = 64 * 1024;
 
 std::int64_t now_ns() {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
@@ -172,6 +173,8 @@ public:
         }));
         ws_.handshake("127.0.0.1", "/putMedia");
         ws_.binary(true);
+        // Masks whole messages at once, as libwebsockets does (Beast's default buffer is 4 KiB).
+        ws_.write_buffer_bytes(kMessageBytes);
         kinema::media::SegmentHeader header;
         kinema::media::TrackInfo track;
         track.codec_id = std::string(kinema::media::kCodecH264);
@@ -210,7 +213,17 @@ private:
         std::memcpy(payload.data(), &t, sizeof t);
         (void)kinema::media::mkv::write_simple_block(1, frame_ % kFps * 1000 / kFps, key, payload, bytes);
         stats_.bytes += bytes.size();
-        send(std::move(bytes));
+        if (paced_) {
+            send(std::move(bytes));
+        } else {
+            // As fast as it goes, the producer SDK's transport has a backlog and sends it in messages of
+            // up to 64 KiB (ws_transport.cpp kChunkSize), not one per frame: do the same.
+            backlog_.insert(backlog_.end(), bytes.begin(), bytes.end());
+            while (backlog_.size() >= kMessageBytes) {
+                send(Bytes(backlog_.begin(), backlog_.begin() + kMessageBytes));
+                backlog_.erase(backlog_.begin(), backlog_.begin() + kMessageBytes);
+            }
+        }
         ++frame_;
         if (paced_) {
             timer_.expires_at(started_ + std::chrono::milliseconds(frame_ * 1000 / kFps));
@@ -227,6 +240,7 @@ private:
         const std::vector<kinema::media::SimpleTag> end{{"KINEMA_END_OF_FRAGMENT", "1"}};
         kinema::media::mkv::write_tags(end, tags);
         pending_[current_fragment_] = Clock::now();
+        if (!backlog_.empty()) send(std::move(backlog_));
         send(std::move(tags));
         finished_ = true;
     }
@@ -296,6 +310,7 @@ private:
     bool finished_ = false;
     bool gave_up_ = false;
     bool waiting_for_writes_ = false;
+    Bytes backlog_;  // not paced: bytes not yet sent, in 64 KiB messages
 };
 
 // ---- Viewer --------------------------------------------------------------------------------------------
@@ -434,7 +449,7 @@ int main(int argc, char** argv) {
 
         // 2. One stream as fast as it goes, next to the store's raw append rate on the same disk.
         {
-            constexpr int kFragments = 200;
+            constexpr int kFragments = 1000;  // 242 MB: long enough to swamp start-up costs
             create_stream(port, "fast");
             asio::io_context ioc;
             ProducerStats stats;

@@ -36,6 +36,23 @@ TEST(Crc32c, PortableVersionMatchesAtEveryLengthAndAlignment) {
     EXPECT_EQ(crc32c_portable(crc32c_portable(0, data.data(), 100), data.data() + 100, 200), crc32c(data));
 }
 
+TEST(Crc32c, HardwareLanesMatchThePortableVersionOnLargeBuffers) {
+    // Past 3 x 256 and 3 x 8192 bytes the hardware path checksums three lanes at once and joins them.
+    std::vector<std::uint8_t> data(3 * 8192 * 2 + 3 * 256 + 40);
+    std::uint32_t x = 777;
+    for (auto& b : data)
+        b = static_cast<std::uint8_t>((x = x * 1103515245u + 12345u) >> 24);
+    for (std::size_t length : {767, 768, 769, 1000, 24575, 24576, 24577, 24576 + 768 + 5, 49152,
+                               static_cast<int>(data.size()) - 3}) {
+        for (std::size_t offset : {0, 1, 3}) {
+            EXPECT_EQ(crc32c(0, data.data() + offset, length),
+                      crc32c_portable(0, data.data() + offset, length))
+                << offset << "+" << length;
+        }
+    }
+    EXPECT_EQ(crc32c(crc32c(0, data.data(), 30000), data.data() + 30000, data.size() - 30000), crc32c(data));
+}
+
 TEST(Crc32c, ContinuesAcrossSplits) {
     std::vector<std::uint8_t> data(1000);
     for (std::size_t i = 0; i < data.size(); ++i)
