@@ -377,6 +377,9 @@ public:
           parser_(std::move(*header)) {
         // Fragment limits are the PutMediaSession's; the body as a whole is a live stream of any length.
         parser_.body_limit(boost::none);
+        // Beast reads at most max(512, capacity - size) bytes per read (beast::read_size): left at its
+        // capacity after the request header, the buffer would take the body 512 bytes per system call.
+        buffer_.reserve(chunk_.size());
     }
 
 private:

@@ -1,5 +1,6 @@
 #include "kinema/server/server.h"
 
+#include <pthread.h>
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/io_context.hpp>
@@ -89,7 +90,10 @@ public:
         accept();
         threads_.reserve(io_threads_count_);
         for (unsigned i = 0; i < io_threads_count_; ++i)
-            threads_.emplace_back([this] { ioc_.run(); });
+            threads_.emplace_back([this] {
+                ::pthread_setname_np(::pthread_self(), "kinema-net");  // shown by top -H, perf, gdb
+                ioc_.run();
+            });
         spdlog::info("listening on {} ({} network thread(s), {} blocking thread(s)), data in {}", url(),
                      io_threads_count_, std::max(1u, config_.blocking_threads), config_.data_dir.string());
     }

@@ -3,6 +3,7 @@
 #include "kinema/storage/fragment_store.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -77,7 +78,10 @@ public:
           streams_dir_(data_dir / "streams"),
           committer_(make_root(), options_) {
         if (options_.retention_sweep_interval.count() > 0) {
-            sweeper_ = std::thread([this] { sweep_loop(); });
+            sweeper_ = std::thread([this] {
+                ::pthread_setname_np(::pthread_self(), "kinema-retain");
+                sweep_loop();
+            });
         }
     }
 

@@ -1,6 +1,7 @@
 #include "group_commit.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -18,7 +19,10 @@ GroupCommitter::GroupCommitter(const std::filesystem::path& root, const StoreOpt
     : options_(options), max_wait_(options.commit_max_wait) {
     root_fd_ = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (root_fd_ < 0) throw std::system_error(errno, std::generic_category(), "open " + root.string());
-    thread_ = std::thread([this] { run(); });
+    thread_ = std::thread([this] {
+        ::pthread_setname_np(::pthread_self(), "kinema-commit");
+        run();
+    });
 }
 
 GroupCommitter::~GroupCommitter() {
