@@ -56,7 +56,7 @@ std::optional<AckEventType> ack_event_type_from_string(std::string_view text) no
 struct Ack {
     AckEventType type = AckEventType::buffering;
     std::int64_t fragment_timecode = 0;  // the Cluster Timecode in milliseconds, as the producer sent it
-    std::string fragment_number;         // "" while the fragment has no number yet (BUFFERING)
+    std::string fragment_number;         // "" when there is none (IDLE, errors before a number)
     std::optional<AckError> error;       // set for EventType ERROR
 
     bool operator==(const Ack&) const = default;

@@ -95,6 +95,27 @@ MediaApiError storage_error(std::error_code ec, std::string context) {
     return {500, "InternalFailure", context + ": " + ec.message()};
 }
 
+StreamResolver catalog_stream_resolver(storage::Catalog& catalog, storage::FragmentStore& store) {
+    return [&catalog, &store](const std::string& name, const std::string& arn,
+                              ResolvedStream& stream) -> MediaApiError {
+        storage::StreamInfo info;
+        if (auto error = catalog.describe_stream({name, arn}, info)) {
+            std::string type = storage::kvs_error_name(error.code);
+            unsigned status = type == "ResourceNotFoundException" ? 404
+                              : type == "InternalFailure"         ? 500
+                                                                  : 400;
+            return {status, type, error.message.empty() ? error.code.message() : error.message};
+        }
+        if (!store.is_open(info.name)) {
+            const auto retention = static_cast<std::uint32_t>(info.data_retention_hours);
+            if (auto ec = store.open_stream(info.name, retention))
+                return storage_error(ec, "open stream " + info.name);
+        }
+        stream = {info.name, info.name};
+        return {};
+    };
+}
+
 MediaApiError parse_request_body(std::string_view body, nlohmann::json& json) {
     bool too_deep = false;
     nlohmann::json::parser_callback_t limit_depth = [&too_deep](int depth, nlohmann::json::parse_event_t,

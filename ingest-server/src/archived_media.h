@@ -1,5 +1,6 @@
 // KVS archived media, independent of HTTP: ListFragments (JSON in, JSON out) and GetMediaForFragmentList
-// (JSON in, MKV out, one fragment at a time so a 1000-fragment answer is streamed, never held whole).
+// (JSON in, MKV out, one fragment at a time so a 1000-fragment answer is streamed, never held whole: the
+// GetMedia transport sends it as a chunked body, reading a bounded batch per trip to the blocking pool).
 // Both read the store: run them on the blocking-work pool, never on a network thread.
 #pragma once
 
@@ -12,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <kinema/storage/catalog.h>
 #include <kinema/storage/fragment_store.h>
 
 #include "get_media_output.h"
@@ -38,6 +40,10 @@ struct ResolvedStream {
 // Looks a stream up (by name and/or ARN, as KVS: when both are given they must agree).
 using StreamResolver =
     std::function<MediaApiError(const std::string& name, const std::string& arn, ResolvedStream& stream)>;
+
+// Looks streams up in the catalog and opens them in the store (keyed by stream name, with the stream's
+// retention) on first use. Blocking. Catalog errors keep their KVS names.
+StreamResolver catalog_stream_resolver(storage::Catalog& catalog, storage::FragmentStore& store);
 
 // Parses a request body (bounded nesting). Returns InvalidArgumentException for what is not a JSON object.
 MediaApiError parse_request_body(std::string_view body, nlohmann::json& json);
@@ -67,7 +73,10 @@ public:
     // Appends the next fragment's MKV to `out`; false when every fragment has been written. A fragment that
     // disappeared since open() (retention) ends the output with error tags.
     bool next(Bytes& out);
+    // True once next() has nothing more to write.
+    bool done() const noexcept { return failed_ || next_ >= numbers_.size(); }
     std::size_t size() const noexcept { return numbers_.size(); }
+    const std::string& stream() const noexcept { return stream_; }
 
 private:
     FragmentListReader(const storage::FragmentStore& store, std::string stream,

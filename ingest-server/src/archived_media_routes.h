@@ -1,7 +1,9 @@
 // Routes of the archived-media family: POST /listFragments and POST /getMediaForFragmentList, over the
-// transport-independent functions of archived_media.h. Both run on the blocking-work pool (they read the
-// store). Streams are looked up in the catalog and opened in the FragmentStore (keyed by stream name) on
-// first use.
+// transport-independent functions of archived_media.h. ListFragments runs on the blocking-work pool (it
+// reads the store). GetMediaForFragmentList is a streaming route: the HTTP session checks the request on
+// the blocking pool (MediaService::prepare_fragment_list) and hands the connection to the GetMedia
+// transport, which sends the fragments as a chunked body. Streams are looked up in the catalog and opened in
+// the FragmentStore (keyed by stream name) on first use.
 #pragma once
 
 #include <kinema/storage/catalog.h>
@@ -14,8 +16,6 @@ namespace kinema::server {
 struct ArchivedMediaContext {
     storage::Catalog* catalog = nullptr;
     storage::FragmentStore* store = nullptr;
-    // GetMediaForFragmentList answers in one body: it stops (with KVS error tags) past this many bytes.
-    std::size_t max_fragment_list_bytes = 256u << 20;
 };
 
 void add_archived_media_routes(Router& router, ArchivedMediaContext context);

@@ -2,6 +2,8 @@
 // StartSelector's position, read on the blocking-work pool, then the live tail from the stream's hub at
 // frame granularity, handed over without a gap (see start_selector.h). One write in flight at a time; while
 // it is, the hub queues for this viewer (bounded) and skips to the next key frame when the queue is full.
+// GetMediaForFragmentList (chunked HTTP) uses the same archive reads over its checked list, then ends the
+// body instead of going live.
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/post.hpp>
@@ -10,6 +12,7 @@
 #include <boost/beast/websocket.hpp>
 #include <functional>
 
+#include "archived_media.h"
 #include "get_media_output.h"
 #include "http_session.h"
 #include "media_transport.h"
@@ -25,9 +28,9 @@ namespace asio = boost::asio;
 
 namespace {
 
-// Archive reads hand back at most this much per trip to the blocking pool, so a viewer far behind
-// alternates reading and sending instead of holding a large backlog in memory.
-constexpr std::size_t kArchiveBatchBytes = 2u << 20;
+// Archive reads hand back at most this much (MediaServiceOptions::archive_batch_bytes, or this many
+// fragments) per trip to the blocking pool, so a viewer far behind alternates reading and sending instead of
+// holding a large backlog in memory.
 constexpr int kArchiveBatchFragments = 8;
 
 class GetMediaConnection : public Connection, public std::enable_shared_from_this<GetMediaConnection> {
@@ -42,7 +45,7 @@ public:
           stream_metrics_(media_.metrics().stream(plan_.stream)),
           writer_(plan_.continuous ? OutputMode::continuous : OutputMode::kvs),
           cursor_(media_.store(), plan_.stream, plan_.position.after),
-          hub_(media_.hubs().hub(plan_.stream)) {}
+          hub_(plan_.fragment_list ? nullptr : media_.hubs().hub(plan_.stream)) {}
 
     ~GetMediaConnection() override {
         if (connected_) media_.metrics().viewers_connected(-1);
@@ -66,9 +69,16 @@ protected:
     virtual void watch_input() = 0;                    // reads until the client leaves, then close()
     virtual void write_bytes(const Bytes& bytes) = 0;  // one message / chunk; then on_written(ok)
     virtual void close_transport() = 0;
+    virtual void write_end() = 0;  // the end of a finite output (fragment list); then close()
     virtual const char* transport_name() const = 0;
 
     void on_accepted() {
+        if (plan_.fragment_list) {
+            spdlog::info("stream {} session {}: GetMediaForFragmentList of {} fragment(s) (request {})",
+                         plan_.stream, id_, plan_.fragment_list->size(), request_id_);
+            watch_input();
+            return read_archive();
+        }
         connected_ = true;
         media_.metrics().viewers_connected(1);
         spdlog::info("stream {} session {}: GetMedia viewer connected ({}, {}, request {})", plan_.stream,
@@ -102,7 +112,9 @@ protected:
         viewer_.reset();
         after_write_ = nullptr;
         cursor_.stop_following();
-        spdlog::info("stream {} session {}: GetMedia viewer left", plan_.stream, id_);
+        spdlog::info(
+            "stream {} session {}: {}", plan_.stream, id_,
+            plan_.fragment_list ? "GetMediaForFragmentList connection closed" : "GetMedia viewer left");
         close_transport();
     }
 
@@ -147,8 +159,15 @@ private:
 
     // Blocking pool: the strand does not touch cursor_, writer_ or headers_ while this runs.
     void read_batch(Bytes& out, int& fragments, bool& caught_up, std::error_code& error) {
+        const std::size_t batch_bytes = media_.options().archive_batch_bytes;
+        if (auto& list = plan_.fragment_list) {
+            while (fragments < kArchiveBatchFragments && out.size() < batch_bytes && list->next(out))
+                ++fragments;
+            caught_up = list->done();
+            return;
+        }
         auto& store = media_.store();
-        while (fragments < kArchiveBatchFragments && out.size() < kArchiveBatchBytes) {
+        while (fragments < kArchiveBatchFragments && out.size() < batch_bytes) {
             storage::FragmentInfo info;
             if (auto ec = cursor_.next(info)) {
                 if (ec == storage::Errc::fragment_not_found) {
@@ -185,7 +204,9 @@ private:
             return send(bytes, [this] { close(); });
         }
         auto next = [self = shared_from_this(), caught_up, commits_before] {
-            if (caught_up) {
+            if (caught_up && self->plan_.fragment_list) {
+                self->write_end();
+            } else if (caught_up) {
                 self->go_live(commits_before);
             } else {
                 self->read_archive();
@@ -312,6 +333,10 @@ private:
         beast::get_lowest_layer(ws_).close();
     }
 
+    void write_end() override {
+        ws_.async_close(websocket::close_code::normal, [keep = self()](beast::error_code) { keep->close(); });
+    }
+
     websocket::stream<beast::tcp_stream> ws_;
     FullRequest request_;
     beast::flat_buffer input_;
@@ -366,6 +391,12 @@ private:
         beast::error_code ec;
         stream_.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ec);
         stream_.close();
+    }
+
+    // The last chunk; the head said Connection: close.
+    void write_end() override {
+        asio::async_write(stream_, asio::buffer("0\r\n\r\n", 5),
+                          [keep = self()](beast::error_code, std::size_t) { keep->close(); });
     }
 
     beast::tcp_stream stream_;

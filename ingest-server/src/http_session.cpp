@@ -185,8 +185,8 @@ private:
         });
     }
 
-    // PutMedia over WebSocket, GetMedia over WebSocket or HTTP: checked on the blocking pool, then the
-    // connection goes to its media session.
+    // PutMedia over WebSocket, GetMedia over WebSocket or HTTP, GetMediaForFragmentList over HTTP: checked
+    // on the blocking pool, then the connection goes to its media session.
     void start_streaming(const Route& route, ApiRequest request, FullRequest message,
                          Clock::time_point started) {
         auto media = ctx_->media;
@@ -196,6 +196,8 @@ private:
             PutMediaPlan put_plan;
             GetMediaPlan get_plan;
             auto error = put ? media->prepare_put_media(request, put_plan)
+                         : route.streaming == Streaming::fragment_list
+                             ? media->prepare_fragment_list(request, get_plan)
                              : media->prepare_get_media(request, get_plan);
             asio::post(self->executor_,
                        [self, error = std::move(error), put_plan = std::move(put_plan),
@@ -233,7 +235,8 @@ private:
         const Route& route = *match.route;
         const bool streams = (route.streaming == Streaming::put_media && request.websocket_upgrade) ||
                              (route.streaming == Streaming::get_media &&
-                              (request.websocket_upgrade || request.method == "POST"));
+                              (request.websocket_upgrade || request.method == "POST")) ||
+                             (route.streaming == Streaming::fragment_list && !request.websocket_upgrade);
         if (streams && ctx_->media)
             return start_streaming(route, std::move(request), std::move(message), started);
         if (route.execution == Execution::network_thread)

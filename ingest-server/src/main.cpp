@@ -152,6 +152,12 @@ int main(int argc, char** argv) {
                    "PutMedia over WebSocket: largest binary message accepted")
         ->envname("KINEMA_MAX_WS_MESSAGE_BYTES")
         ->capture_default_str();
+    app.add_option("--archive-batch-bytes", config.archive_batch_bytes,
+                   "GetMedia (archived fragments) and GetMediaForFragmentList: bytes read from storage and "
+                   "sent before the next read; a request holds at most this plus one fragment")
+        ->envname("KINEMA_ARCHIVE_BATCH_BYTES")
+        ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 30))
+        ->capture_default_str();
     app.add_option("--port-file", port_file, "Write the bound port to this file once listening (for scripts)")
         ->envname("KINEMA_PORT_FILE");
     app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical or off")

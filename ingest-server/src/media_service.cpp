@@ -5,6 +5,7 @@
 
 #include <kinema/storage/error.h>
 
+#include "archived_media.h"
 #include "kvs_error.h"
 
 namespace kinema::server {
@@ -205,6 +206,18 @@ ApiResponse MediaService::prepare_get_media(const ApiRequest& request, GetMediaP
         if (ec == storage::Errc::invalid_argument) return invalid_argument("StartSelector: " + ec.message());
         return kvs_error(500, "InternalFailure", "GetMedia of " + info.name + ": " + ec.message());
     }
+    return {};
+}
+
+ApiResponse MediaService::prepare_fragment_list(const ApiRequest& request, GetMediaPlan& plan) {
+    nlohmann::json body;
+    std::unique_ptr<FragmentListReader> reader;
+    auto error = parse_request_body(request.body, body);
+    if (!error)
+        error = FragmentListReader::open(store_, catalog_stream_resolver(catalog_, store_), body, reader);
+    if (error) return kvs_error(error.status, error.type, error.message);
+    plan.stream = reader->stream();
+    plan.fragment_list = std::move(reader);
     return {};
 }
 

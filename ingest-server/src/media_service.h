@@ -24,6 +24,7 @@
 namespace kinema::server {
 
 class Metrics;
+class FragmentListReader;
 
 struct MediaServiceOptions {
     // An IDLE ACK goes to a producer that sent nothing for this long (KVS: about 30 s).
@@ -34,6 +35,10 @@ struct MediaServiceOptions {
     std::chrono::milliseconds producer_takeover_after{5'000};
     std::size_t viewer_queue_bytes = 8u << 20;
     std::size_t max_ws_message_bytes = 16u << 20;
+    // GetMedia's archive and GetMediaForFragmentList: one trip to the blocking pool reads fragments until
+    // this many bytes (or 8 fragments) are ready, then sends them before reading more. A request holds at
+    // most this plus one fragment.
+    std::size_t archive_batch_bytes = 2u << 20;
 };
 
 // One producer's hold on a stream. Every call into its PutMediaSession happens under `ingest_lock` (shared
@@ -79,6 +84,9 @@ struct GetMediaPlan {
     std::string stream;
     StartPosition position;
     bool continuous = false;
+    // GetMediaForFragmentList: the checked list; its fragments are sent in order, then the body ends (no
+    // live tail).
+    std::shared_ptr<FragmentListReader> fragment_list;
 };
 
 class MediaService {
@@ -93,6 +101,9 @@ public:
     // POST /getMedia's JSON body, or the WebSocket query (StreamName|StreamARN, StartSelectorType, ...,
     // Continuous=true). Blocking (catalog, store index).
     ApiResponse prepare_get_media(const ApiRequest& request, GetMediaPlan& plan);
+    // POST /getMediaForFragmentList's JSON body (StreamName|StreamARN, Fragments): every fragment number is
+    // checked here, so errors are plain HTTP responses sent before any body byte. Blocking (catalog, index).
+    ApiResponse prepare_fragment_list(const ApiRequest& request, GetMediaPlan& plan);
 
     storage::FragmentStore& store() noexcept { return store_; }
     LiveHubRegistry& hubs() noexcept { return hubs_; }

@@ -250,7 +250,8 @@ public:
         fragment_server_timestamp_ = now_;
         fragment_producer_timestamp_ = *producer_timestamp;
         fragment_tracks_.clear();
-        channel_->send_now(AckEventType::buffering, timecode_ms, "", fragment_server_timestamp_);
+        channel_->send_now(AckEventType::buffering, timecode_ms, buffering_number(),
+                           fragment_server_timestamp_);
         if (live_) {
             live_open_ = true;
             live_->on_live_fragment_begin(LiveFragmentStart{
@@ -335,6 +336,18 @@ private:
             return std::nullopt;
         }
         return start + media::Duration(relative.nanoseconds());
+    }
+
+    // BUFFERING's FragmentNumber. A recent fragment with this producer timestamp is most likely the one a
+    // reconnecting producer is replaying: its number (RECEIVED confirms it by the content). Otherwise the
+    // number the store keeps for the next append (this stream's only writer), which is the one RECEIVED
+    // will carry. "" if the store cannot tell (the stream went away: the append fails and says so).
+    std::string buffering_number() {
+        if (auto original = store_.find_recent(options_.stream, fragment_producer_timestamp_))
+            return storage::format_fragment_number(*original);
+        FragmentNumber next = 0;
+        if (store_.next_fragment_number(options_.stream, next)) return {};
+        return storage::format_fragment_number(next);
     }
 
     bool store_header(std::uint64_t end) {

@@ -1,12 +1,13 @@
 // The ingest state machine of one PutMedia producer session, independent of the transport (WebSocket or
 // chunked HTTP): MKV bytes in, in any split; fragments stored; KVS ACKs out.
 //
-// Per Cluster (one fragment): BUFFERING once its Timecode is read, RECEIVED once it is complete and
-// appended to the FragmentStore (with its number), PERSISTED once the store has made it durable (never
-// for retention-0 streams, as KVS). An error sends one ERROR ACK; errors the producer caused end the
-// session (feed() returns ended) and drop the fragment in progress; ARCHIVAL_ERROR (5001, storage failed)
-// fails that fragment only. A fragment already stored by an earlier session of the same producer (same
-// producer timestamp and bytes) is acknowledged again with its original number and not stored twice.
+// Per Cluster (one fragment): BUFFERING once its Timecode is read (with the number the fragment will be
+// stored under, FragmentStore::next_fragment_number, or the original's for a likely replay), RECEIVED once
+// it is complete and appended to the FragmentStore (with its number), PERSISTED once the store has made it
+// durable (never for retention-0 streams, as KVS). An error sends one ERROR ACK; errors the producer caused
+// end the session (feed() returns ended) and drop the fragment in progress; ARCHIVAL_ERROR (5001, storage
+// failed) fails that fragment only. A fragment already stored by an earlier session of the same producer
+// (same producer timestamp and bytes) is acknowledged again with its original number and not stored twice.
 //
 // Threading: feed()/finish()/abort() on one thread at a time (the session's strand). The AckSink is
 // called on that thread, and also on the store's commit thread (PERSISTED, and errors of the commit),

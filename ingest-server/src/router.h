@@ -18,7 +18,8 @@ enum class Execution {
 };
 
 // Routes whose connection becomes a stream once checked (the HTTP session hands its socket over).
-enum class Streaming { none, put_media, get_media };
+// fragment_list: GetMediaForFragmentList, a chunked MKV body sent by the GetMedia transport.
+enum class Streaming { none, put_media, get_media, fragment_list };
 
 using UnaryHandler = std::function<ApiResponse(const ApiRequest&)>;
 

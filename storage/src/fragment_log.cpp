@@ -146,7 +146,8 @@ std::error_code StreamLog::append(std::span<const std::uint8_t> bytes, const Fra
         retention = retention_hours_;
         if (metadata.header_id != 0 && !headers_.contains(metadata.header_id)) return Errc::invalid_argument;
     }
-    const FragmentNumber candidate = next_number();
+    const FragmentNumber candidate =
+        reserved_number_ && *reserved_number_ > last_number_ ? *reserved_number_ : next_number();
     PendingCommit pending;
     pending.stream = shared_from_this();
     pending.entry.number = candidate;
@@ -191,6 +192,7 @@ std::error_code StreamLog::append(std::span<const std::uint8_t> bytes, const Fra
         return ec;
     }
     last_number_ = candidate;
+    reserved_number_.reset();
     recent_.push_back({candidate, metadata.producer_timestamp.nanoseconds(), size, checksum});
     while (recent_.size() > options_.duplicate_window)
         recent_.pop_front();
@@ -205,6 +207,25 @@ std::optional<FragmentNumber> StreamLog::find_duplicate(std::int64_t producer_ns
         if (it->producer_ns == producer_ns && it->size == size && it->checksum == checksum) return it->number;
     }
     return std::nullopt;
+}
+
+std::optional<FragmentNumber> StreamLog::find_recent(std::int64_t producer_ns) const {
+    std::lock_guard append_lock(append_mutex_);
+    for (auto it = recent_.rbegin(); it != recent_.rend(); ++it) {
+        if (it->producer_ns == producer_ns) return it->number;
+    }
+    return std::nullopt;
+}
+
+std::error_code StreamLog::next_fragment_number(FragmentNumber& number) {
+    std::lock_guard append_lock(append_mutex_);
+    {
+        std::lock_guard lock(state_mutex_);
+        if (closed_) return Errc::closed;
+    }
+    if (!reserved_number_ || *reserved_number_ <= last_number_) reserved_number_ = next_number();
+    number = *reserved_number_;
+    return {};
 }
 
 bool StreamLog::take_headers_dirty() {

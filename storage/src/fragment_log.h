@@ -42,6 +42,8 @@ public:
                            GroupCommitter& committer, CommitCallback on_commit, FragmentNumber& number);
     std::optional<FragmentNumber> find_duplicate(std::int64_t producer_ns, std::uint32_t size,
                                                  std::uint32_t checksum) const;
+    std::optional<FragmentNumber> find_recent(std::int64_t producer_ns) const;
+    std::error_code next_fragment_number(FragmentNumber& number);
 
     // --- Commit thread ------------------------------------------------------------------------------
     bool take_headers_dirty();
@@ -99,6 +101,7 @@ private:
     RecoveryReport recovery_report_;
     std::shared_ptr<Segment> current_;
     FragmentNumber last_number_ = 0;
+    std::optional<FragmentNumber> reserved_number_;  // picked by next_fragment_number(), taken by append()
     std::deque<RecentFragment> recent_;
     std::vector<std::uint8_t> headers_last_;
     File headers_file_;

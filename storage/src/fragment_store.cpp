@@ -256,6 +256,19 @@ std::optional<FragmentNumber> FragmentStore::find_duplicate(std::string_view str
                                crc32c(bytes));
 }
 
+std::optional<FragmentNumber> FragmentStore::find_recent(std::string_view stream,
+                                                         media::Timestamp producer_timestamp) const {
+    auto log = impl_->find(stream);
+    if (!log) return std::nullopt;
+    return log->find_recent(producer_timestamp.nanoseconds());
+}
+
+std::error_code FragmentStore::next_fragment_number(std::string_view stream, FragmentNumber& number) {
+    auto log = impl_->find(stream);
+    if (!log) return Errc::resource_not_found;
+    return log->next_fragment_number(number);
+}
+
 std::error_code FragmentStore::get_info(std::string_view stream, FragmentNumber number,
                                         FragmentInfo& info) const {
     return impl_->with(stream, [&](StreamLog& log) { return log.get_info(number, info); });

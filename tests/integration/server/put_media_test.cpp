@@ -25,8 +25,8 @@ protected:
     std::unique_ptr<TestServer> server_;
 };
 
-// Each fragment gets BUFFERING, RECEIVED, PERSISTED in that order, with the same 20-digit number on the
-// last two, numbers increasing from fragment to fragment.
+// Each fragment gets BUFFERING, RECEIVED, PERSISTED in that order, with the same 20-digit number on all
+// three, numbers increasing from fragment to fragment.
 void expect_kvs_ack_sequence(const std::vector<server::Ack>& acks, const server::test::TestStream& stream) {
     std::map<std::int64_t, std::vector<server::Ack>> by_timecode;
     for (const auto& ack : acks)
@@ -39,6 +39,7 @@ void expect_kvs_ack_sequence(const std::vector<server::Ack>& acks, const server:
         EXPECT_EQ(events[1].type, AckEventType::received);
         EXPECT_EQ(events[2].type, AckEventType::persisted);
         EXPECT_EQ(events[1].fragment_number.size(), 20u);
+        EXPECT_EQ(events[0].fragment_number, events[1].fragment_number);
         EXPECT_EQ(events[1].fragment_number, events[2].fragment_number);
         EXPECT_GT(events[1].fragment_number, previous);
         previous = events[1].fragment_number;

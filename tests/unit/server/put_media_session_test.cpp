@@ -124,7 +124,8 @@ TEST_F(PutMediaSessionTest, EverySplitStoresTheExactClustersAndAcksInKvsOrder) {
         ASSERT_FALSE(store_->get_header(name, fragments[0].info.header_id, header));
         EXPECT_EQ(*header, stream.header);
 
-        // Per fragment: BUFFERING (no number yet), RECEIVED and PERSISTED with its number, in that order.
+        // Per fragment: BUFFERING, RECEIVED and PERSISTED, in that order, all with the number it is stored
+        // under (KVS sends it in BUFFERING too).
         auto acks = log.acks();
         ASSERT_EQ(acks.size(), 9u);
         for (std::size_t i = 0; i < 3; ++i) {
@@ -133,7 +134,8 @@ TEST_F(PutMediaSessionTest, EverySplitStoresTheExactClustersAndAcksInKvsOrder) {
             for (const auto& ack : acks)
                 if (ack.fragment_timecode == kThreeFragments[i].timecode) mine.push_back(ack);
             ASSERT_EQ(mine.size(), 3u);
-            EXPECT_EQ(mine[0], (Ack{AckEventType::buffering, kThreeFragments[i].timecode, "", std::nullopt}));
+            EXPECT_EQ(mine[0],
+                      (Ack{AckEventType::buffering, kThreeFragments[i].timecode, number, std::nullopt}));
             EXPECT_EQ(mine[1],
                       (Ack{AckEventType::received, kThreeFragments[i].timecode, number, std::nullopt}));
             EXPECT_EQ(mine[2],
@@ -249,9 +251,9 @@ TEST_F(PutMediaSessionTest, ProducerErrorsSendOneErrorAckAndEndTheSession) {
 TEST_F(PutMediaSessionTest, DisconnectMidFragmentStoresNothingOfItAndTheNextSessionContinues) {
     auto stream = make_stream(kThreeFragments);
     const std::size_t cut = stream.header.size() + stream.clusters[0].size() + stream.clusters[1].size() / 2;
+    AckLog dropped_log;
     {
-        AckLog log;
-        PutMediaSession session(*store_, options(), log.sink());
+        PutMediaSession session(*store_, options(), dropped_log.sink());
         session.feed(std::span(stream.bytes).first(cut));
         session.abort();
         wait_acknowledged(session);
@@ -270,6 +272,15 @@ TEST_F(PutMediaSessionTest, DisconnectMidFragmentStoresNothingOfItAndTheNextSess
     EXPECT_EQ(*fragments[0].bytes, stream.clusters[0]);
     EXPECT_EQ(*fragments[1].bytes, next.clusters[0]);
     EXPECT_EQ(*fragments[2].bytes, next.clusters[1]);
+    // The cut fragment's BUFFERING number was never stored; the next fragment got it, and numbers increase.
+    Ack cut_buffering;
+    for (const auto& ack : dropped_log.acks())
+        if (ack.type == AckEventType::buffering && ack.fragment_timecode == 2000) cut_buffering = ack;
+    EXPECT_EQ(cut_buffering.fragment_number, storage::format_fragment_number(fragments[1].info.number));
+    EXPECT_EQ(log.acks().front(),
+              (Ack{AckEventType::buffering, 4000, cut_buffering.fragment_number, std::nullopt}));
+    EXPECT_LT(fragments[0].info.number, fragments[1].info.number);
+    EXPECT_LT(fragments[1].info.number, fragments[2].info.number);
 }
 
 TEST_F(PutMediaSessionTest, FinishCutInsideABlockDropsTheLastFragment) {
@@ -312,6 +323,36 @@ TEST_F(PutMediaSessionTest, ReconnectingProducerReplayIsAcknowledgedWithTheOrigi
     EXPECT_EQ(persisted[0], storage::format_fragment_number(original[1].info.number));
     EXPECT_EQ(persisted[1], storage::format_fragment_number(original[2].info.number));
     EXPECT_EQ(persisted[2], storage::format_fragment_number(fragments[3].info.number));
+    // BUFFERING already names the original (found by producer timestamp), and the new fragment's own number.
+    std::vector<std::string> buffering;
+    for (const auto& ack : second.acks())
+        if (ack.type == AckEventType::buffering) buffering.push_back(ack.fragment_number);
+    EXPECT_EQ(buffering, persisted);
+}
+
+TEST_F(PutMediaSessionTest, ATimestampResentWithOtherContentGetsANewNumberAfterBufferingNamedTheOriginal) {
+    AckLog first;
+    {
+        PutMediaSession session(*store_, options(), first.sink());
+        session.feed(make_stream({{1000, 3}}).bytes);
+        session.finish();
+        wait_acknowledged(session);
+    }
+    // Same producer timestamp, other frames: BUFFERING names the likely original, RECEIVED the new number.
+    AckLog second;
+    PutMediaSession session(*store_, options(), second.sink());
+    session.feed(make_stream({{1000, 5}}).bytes);
+    session.finish();
+    wait_acknowledged(session);
+    auto fragments = stored();
+    ASSERT_EQ(fragments.size(), 2u);
+    const auto acks = second.acks();
+    ASSERT_EQ(acks.size(), 3u);
+    EXPECT_EQ(acks[0].type, AckEventType::buffering);
+    EXPECT_EQ(acks[0].fragment_number, storage::format_fragment_number(fragments[0].info.number));
+    EXPECT_EQ(acks[1].type, AckEventType::received);
+    EXPECT_EQ(acks[1].fragment_number, storage::format_fragment_number(fragments[1].info.number));
+    EXPECT_EQ(session.stats().fragments_duplicate, 0u);
 }
 
 TEST_F(PutMediaSessionTest, RetentionZeroStreamsGetNoPersistedAck) {

@@ -296,6 +296,59 @@ TEST_F(PopulatedStore, FindDuplicateMatchesTimestampAndContent) {
     EXPECT_FALSE(store_->find_duplicate("s", media::Timestamp::from_milliseconds(8001), original));
 }
 
+TEST_F(PopulatedStore, FindRecentMatchesTheProducerTimestampAlone) {
+    EXPECT_EQ(store_->find_recent("s", media::Timestamp::from_milliseconds(8000)), numbers_[4]);
+    EXPECT_EQ(store_->find_recent("s", media::Timestamp::from_milliseconds(98000)), numbers_[49]);
+    EXPECT_FALSE(store_->find_recent("s", media::Timestamp::from_milliseconds(8001)));
+    EXPECT_FALSE(store_->find_recent("nope", media::Timestamp::from_milliseconds(8000)));
+}
+
+TEST(FragmentStore, NextFragmentNumberIsKeptUntilAnAppendTakesIt) {
+    TempDir dir;
+    auto options = test_options();
+    std::atomic<std::int64_t> now_us{1'700'000'000'000'000};
+    options.clock = [&now_us] { return media::Timestamp::from_nanoseconds(now_us.load() * 1000); };
+    auto store = FragmentStore::open(dir.path(), options);
+    ASSERT_FALSE(store->open_stream("s", 1));
+    FragmentNumber promised = 0;
+    EXPECT_EQ(store->next_fragment_number("nope", promised), make_error_code(Errc::resource_not_found));
+
+    // Picked from the clock at the first call, then the same number while the fragment is in progress.
+    ASSERT_FALSE(store->next_fragment_number("s", promised));
+    EXPECT_EQ(promised, 1'700'000'000'000'000u);
+    now_us += 2'000'000;
+    FragmentNumber again = 0;
+    ASSERT_FALSE(store->next_fragment_number("s", again));
+    EXPECT_EQ(again, promised);
+    FragmentNumber stored = 0;
+    ASSERT_FALSE(store->append("s", fragment_bytes(1, 10), metadata_at(0, 0), stored));
+    EXPECT_EQ(stored, promised);
+
+    // The next one is picked afresh; a fragment that is dropped leaves its number to the next append.
+    FragmentNumber dropped = 0;
+    ASSERT_FALSE(store->next_fragment_number("s", dropped));
+    EXPECT_EQ(dropped, 1'700'000'002'000'000u);
+    now_us += 5'000'000;
+    FragmentNumber next = 0;
+    ASSERT_FALSE(store->next_fragment_number("s", next));
+    EXPECT_EQ(next, dropped);
+    ASSERT_FALSE(store->append("s", fragment_bytes(2, 10), metadata_at(1000, 1000), stored));
+    EXPECT_EQ(stored, dropped);
+
+    // Without a call first, append picks its own number, as before; numbers keep increasing.
+    FragmentNumber plain = 0;
+    ASSERT_FALSE(store->append("s", fragment_bytes(3, 10), metadata_at(2000, 2000), plain));
+    EXPECT_EQ(plain, 1'700'000'007'000'000u);
+
+    // A stopped clock: previous + 1, kept the same way.
+    now_us = 0;
+    ASSERT_FALSE(store->next_fragment_number("s", next));
+    EXPECT_EQ(next, plain + 1);
+    ASSERT_FALSE(store->append("s", fragment_bytes(4, 10), metadata_at(3000, 3000), stored));
+    EXPECT_EQ(stored, plain + 1);
+    ASSERT_FALSE(store->flush());
+}
+
 TEST(FragmentStore, TailFollowerSeesEachCommittedFragmentOnceInOrder) {
     TempDir dir;
     auto store = FragmentStore::open(dir.path(), test_options());

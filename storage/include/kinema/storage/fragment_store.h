@@ -23,9 +23,10 @@
 
 namespace kinema::storage {
 
-// Unique and strictly increasing per stream. Derived from the server clock in microseconds (or the
-// previous number + 1 when that is larger), so a number handed out for a fragment lost in a crash
-// before its commit is never handed out again after the restart.
+// Unique and strictly increasing per stream. Derived from the server clock in microseconds when the number
+// is picked (by append(), or earlier by next_fragment_number()), or the previous number + 1 when that is
+// larger, so a number handed out for a fragment lost in a crash before its commit is never handed out again
+// after the restart.
 using FragmentNumber = std::uint64_t;
 // A producer session's MKV header (EBML header + Segment + Info + Tracks), unique per stream, never 0.
 using HeaderId = std::uint32_t;
@@ -184,6 +185,18 @@ public:
     // a reconnecting producer's replay that the server should acknowledge without storing it twice.
     std::optional<FragmentNumber> find_duplicate(std::string_view stream, media::Timestamp producer_timestamp,
                                                  std::span<const std::uint8_t> bytes) const;
+    // The newest recent fragment (pending or committed, among the same duplicate_window fragments that
+    // find_duplicate() looks at) with this producer timestamp, if any: what a replayed fragment will most
+    // likely turn out to duplicate, known at its first byte (find_duplicate() confirms it with the content).
+    std::optional<FragmentNumber> find_recent(std::string_view stream,
+                                              media::Timestamp producer_timestamp) const;
+    // The number the next append() to the stream will get. The first call after an append picks it, as
+    // append() would (clock, or last number + 1), and every later call returns the same number until an
+    // append takes it: PutMedia announces it in a fragment's BUFFERING ACK, before the fragment is complete.
+    // If that fragment is dropped, the next append gets the number. The stream has one writer (one producer
+    // per stream): an append by anyone else would take the number too. Not persisted. Errors:
+    // resource_not_found (stream not open), closed.
+    std::error_code next_fragment_number(std::string_view stream, FragmentNumber& number);
 
     // --- Reads (see only committed fragments) --------------------------------------------------------
     std::error_code get_info(std::string_view stream, FragmentNumber number, FragmentInfo& info) const;
