@@ -4,6 +4,10 @@
 // it is, the hub queues for this viewer (bounded) and skips to the next key frame when the queue is full.
 // GetMediaForFragmentList (chunked HTTP) uses the same archive reads over its checked list, then ends the
 // body instead of going live.
+//
+// The output always ends cleanly (the final chunk, or a WebSocket close): when the server stops, after an
+// error (Tags AWS_KINESISVIDEO_ERROR_CODE/_ERROR_ID first), and when the stream is deleted (error
+// ResourceNotFoundException, id 4000: KVS's "requested fragment is not found").
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/post.hpp>
@@ -11,6 +15,8 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 #include <functional>
+
+#include <kinema/storage/error.h>
 
 #include "archived_media.h"
 #include "get_media_output.h"
@@ -33,6 +39,9 @@ namespace {
 // holding a large backlog in memory.
 constexpr int kArchiveBatchFragments = 8;
 
+constexpr const char* kStreamGoneCode = "ResourceNotFoundException";
+constexpr int kStreamGoneId = 4000;
+
 class GetMediaConnection : public Connection, public std::enable_shared_from_this<GetMediaConnection> {
 public:
     GetMediaConnection(asio::any_io_executor executor, GetMediaPlan plan, std::string request_id,
@@ -45,7 +54,7 @@ public:
           stream_metrics_(media_.metrics().stream(plan_.stream)),
           writer_(plan_.continuous ? OutputMode::continuous : OutputMode::kvs),
           cursor_(media_.store(), plan_.stream, plan_.position.after),
-          hub_(plan_.fragment_list ? nullptr : media_.hubs().hub(plan_.stream)) {}
+          hub_(plan_.fragment_list ? nullptr : media_.live_hub(plan_.stream)) {}
 
     ~GetMediaConnection() override {
         if (connected_) media_.metrics().viewers_connected(-1);
@@ -60,22 +69,26 @@ public:
         });
     }
 
+    // Server stop: the output ends cleanly after the write in flight.
     void shutdown() override {
-        asio::dispatch(executor_, [self = shared_from_this()] { self->close(); });
+        asio::dispatch(executor_, [self = shared_from_this()] { self->end_output(nullptr, true); });
     }
 
 protected:
     virtual void accept() = 0;                         // upgrade / 200 header; then on_accepted()
     virtual void watch_input() = 0;                    // reads until the client leaves, then close()
     virtual void write_bytes(const Bytes& bytes) = 0;  // one message / chunk; then on_written(ok)
+    // The clean end: the final chunk, or a WebSocket close (going away when the server stops); then close().
+    virtual void end_transport(bool server_stopping) = 0;
     virtual void close_transport() = 0;
-    virtual void write_end() = 0;  // the end of a finite output (fragment list); then close()
     virtual const char* transport_name() const = 0;
 
     void on_accepted() {
+        accepted_ = true;
         if (plan_.fragment_list) {
             spdlog::info("stream {} session {}: GetMediaForFragmentList of {} fragment(s) (request {})",
                          plan_.stream, id_, plan_.fragment_list->size(), request_id_);
+            if (ending_) return write_end();  // the server began stopping during the accept
             watch_input();
             return read_archive();
         }
@@ -84,7 +97,13 @@ protected:
         spdlog::info("stream {} session {}: GetMedia viewer connected ({}, {}, request {})", plan_.stream,
                      id_, transport_name(), plan_.continuous ? "continuous" : "per-fragment MKV",
                      request_id_);
+        if (ending_) return write_end();  // the server began stopping during the accept
         watch_input();
+        end_watch_ = hub_->watch_end([weak = weak_from_this(), executor = executor_] {
+            asio::post(executor, [weak] {
+                if (auto self = weak.lock()) self->on_stream_deleted();
+            });
+        });
         if (plan_.position.live_now) return join_live(hub_->join_now(notifier()));
         std::weak_ptr<GetMediaConnection> weak = weak_from_this();
         // Subscribed before the first read that may find the archive caught up, so no commit is missed.
@@ -110,6 +129,7 @@ protected:
         if (closed_) return;
         closed_ = true;
         viewer_.reset();
+        end_watch_.reset();
         after_write_ = nullptr;
         cursor_.stop_following();
         spdlog::info(
@@ -133,17 +153,62 @@ private:
     }
 
     void send(std::shared_ptr<Bytes> bytes, std::function<void()> then) {
-        if (closed_) return;
+        if (closed_ || ending_) return;
         writing_ = true;
         after_write_ = std::move(then);
         out_ = std::move(bytes);
         write_bytes(*out_);
     }
 
+    // ---- The end -----------------------------------------------------------------------------------------
+
+    // Ends the output cleanly: after the write in flight, `last` (if any), then end_transport(). Nothing
+    // else is sent after this.
+    void end_output(std::shared_ptr<Bytes> last, bool server_stopping) {
+        if (closed_ || ending_) return;
+        ending_ = true;
+        end_bytes_ = std::move(last);
+        server_stopping_ = server_stopping;
+        viewer_.reset();
+        end_watch_.reset();
+        waiting_for_commit_ = false;
+        cursor_.stop_following();
+        if (!accepted_) return;  // on_accepted() finishes it
+        if (writing_) {
+            after_write_ = [self = shared_from_this()] { self->write_end(); };
+            return;
+        }
+        write_end();
+    }
+
+    void write_end() {
+        auto last = std::move(end_bytes_);
+        if (!last || last->empty()) return end_transport(server_stopping_);
+        writing_ = true;
+        after_write_ = [self = shared_from_this()] { self->end_transport(self->server_stopping_); };
+        out_ = std::move(last);
+        write_bytes(*out_);
+    }
+
+    void end_with_error(const char* code, int id, std::shared_ptr<Bytes> bytes = nullptr) {
+        if (!bytes) bytes = std::make_shared<Bytes>();
+        writer_.write_error(code, id, *bytes);
+        end_output(std::move(bytes), false);
+    }
+
+    // DeleteStream: what the hub queued goes out first, then the error.
+    void on_stream_deleted() {
+        if (closed_ || ending_) return;
+        spdlog::info("stream {} session {}: the stream was deleted; GetMedia ends", plan_.stream, id_);
+        stream_deleted_ = true;
+        if (viewer_) return drain_live();
+        end_with_error(kStreamGoneCode, kStreamGoneId);
+    }
+
     // ---- Archive ---------------------------------------------------------------------------------------
 
     void read_archive() {
-        if (closed_) return;
+        if (closed_ || ending_) return;
         const auto commits_before = commits_;
         asio::post(*ctx_->blocking, [self = shared_from_this(), commits_before] {
             auto bytes = std::make_shared<Bytes>();
@@ -194,18 +259,20 @@ private:
 
     void on_archive(std::shared_ptr<Bytes> bytes, int fragments, bool caught_up, std::error_code error,
                     std::uint64_t commits_before) {
-        if (closed_) return;
+        if (closed_ || ending_) return;
         for (int i = 0; i < fragments; ++i)
             stream_metrics_->fragment_out();
+        if (error == storage::Errc::resource_not_found || (error && hub_ && hub_->ended())) {
+            return end_with_error(kStreamGoneCode, kStreamGoneId, std::move(bytes));  // deleted meanwhile
+        }
         if (error) {
             spdlog::warn("stream {} session {}: GetMedia archive read failed: {}", plan_.stream, id_,
                          error.message());
-            writer_.write_error("INTERNAL_ERROR", 5000, *bytes);
-            return send(bytes, [this] { close(); });
+            return end_with_error("INTERNAL_ERROR", 5000, std::move(bytes));
         }
         auto next = [self = shared_from_this(), caught_up, commits_before] {
             if (caught_up && self->plan_.fragment_list) {
-                self->write_end();
+                self->end_output(nullptr, false);  // a finite output: the final chunk, then close
             } else if (caught_up) {
                 self->go_live(commits_before);
             } else {
@@ -229,7 +296,7 @@ private:
 
     void on_commit() {
         ++commits_;
-        if (!waiting_for_commit_ || closed_) return;
+        if (!waiting_for_commit_ || closed_ || ending_) return;
         waiting_for_commit_ = false;
         read_archive();
     }
@@ -242,12 +309,15 @@ private:
     }
 
     void drain_live() {
-        if (closed_ || writing_ || !viewer_) return;
+        if (closed_ || ending_ || writing_ || !viewer_) return;
         auto items = viewer_->take();
         const auto skipped = viewer_->frames_skipped();
         stream_metrics_->frames_skipped(skipped - skipped_reported_);
         skipped_reported_ = skipped;
-        if (items.empty()) return;
+        if (items.empty()) {
+            if (stream_deleted_) end_with_error(kStreamGoneCode, kStreamGoneId);
+            return;
+        }
         auto bytes = std::make_shared<Bytes>();
         for (const auto& item : items) {
             switch (item.kind) {
@@ -264,6 +334,9 @@ private:
                     break;
             }
         }
+        // Only the end of a dropped fragment (or of any fragment, in continuous mode): nothing to write. An
+        // empty chunk would end the HTTP body.
+        if (bytes->empty()) return drain_live();
         send(bytes, [self = shared_from_this()] { self->drain_live(); });
     }
 
@@ -276,13 +349,19 @@ private:
     FragmentCursor cursor_;
     std::shared_ptr<LiveHub> hub_;
     std::shared_ptr<LiveViewer> viewer_;
+    std::shared_ptr<void> end_watch_;  // hub_->watch_end()
     std::shared_ptr<Bytes> out_;
+    std::shared_ptr<Bytes> end_bytes_;  // written by write_end()
     std::function<void()> after_write_;
     std::uint64_t commits_ = 0;
     std::uint64_t skipped_reported_ = 0;
     bool writing_ = false;
     bool waiting_for_commit_ = false;
-    bool connected_ = false;
+    bool accepted_ = false;   // the response head / upgrade went out
+    bool connected_ = false;  // a viewer (counted in the viewers metric)
+    bool ending_ = false;     // end_output() was called
+    bool server_stopping_ = false;
+    bool stream_deleted_ = false;
 };
 
 // ---- WebSocket ---------------------------------------------------------------------------------------
@@ -327,14 +406,16 @@ private:
                         [keep = self()](beast::error_code ec, std::size_t n) { keep->on_written(!ec, n); });
     }
 
+    void end_transport(bool server_stopping) override {
+        // The pending read sees the viewer's close reply (or the WebSocket timeout cuts a silent one).
+        ws_.async_close(server_stopping ? websocket::close_code::going_away : websocket::close_code::normal,
+                        [keep = self()](beast::error_code) { keep->close(); });
+    }
+
     void close_transport() override {
         beast::error_code ec;
         beast::get_lowest_layer(ws_).socket().shutdown(asio::ip::tcp::socket::shutdown_both, ec);
         beast::get_lowest_layer(ws_).close();
-    }
-
-    void write_end() override {
-        ws_.async_close(websocket::close_code::normal, [keep = self()](beast::error_code) { keep->close(); });
     }
 
     websocket::stream<beast::tcp_stream> ws_;
@@ -387,16 +468,16 @@ private:
                           });
     }
 
+    void end_transport(bool) override {
+        static constexpr char kLastChunk[] = "0\r\n\r\n";
+        asio::async_write(stream_, asio::buffer(kLastChunk, sizeof kLastChunk - 1),
+                          [keep = self()](beast::error_code, std::size_t) { keep->close(); });
+    }
+
     void close_transport() override {
         beast::error_code ec;
         stream_.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ec);
         stream_.close();
-    }
-
-    // The last chunk; the head said Connection: close.
-    void write_end() override {
-        asio::async_write(stream_, asio::buffer("0\r\n\r\n", 5),
-                          [keep = self()](beast::error_code, std::size_t) { keep->close(); });
     }
 
     beast::tcp_stream stream_;

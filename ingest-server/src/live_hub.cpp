@@ -143,6 +143,7 @@ void LiveHub::on_live_fragment_begin(const LiveFragmentStart& start) {
     std::lock_guard publishing(publish_mutex_);
     {
         std::lock_guard lock(mutex_);
+        if (ended_) return;
         in_fragment_ = true;
         suppressed_ = last_published_ && start.producer_timestamp <= *last_published_;
         if (suppressed_) return;
@@ -196,16 +197,79 @@ void LiveHub::on_live_fragment_end(const std::string& fragment_number) {
     current_.reset();
 }
 
-std::shared_ptr<LiveHub> LiveHubRegistry::hub(const std::string& stream) {
+void LiveHub::end_stream() {
+    std::vector<std::shared_ptr<std::function<void()>>> watchers;
+    {
+        std::lock_guard publishing(publish_mutex_);
+        std::lock_guard lock(mutex_);
+        if (ended_) return;
+        ended_ = true;
+        in_fragment_ = false;
+        suppressed_ = false;
+        current_.reset();  // frames and ends of a fragment in progress are not published
+        gop_.clear();
+        gop_bytes_ = 0;
+        gop_complete_ = false;
+        viewers_.clear();
+        for (const auto& weak : end_watchers_)
+            if (auto watcher = weak.lock()) watchers.push_back(std::move(watcher));
+        end_watchers_.clear();
+    }
+    for (const auto& watcher : watchers)
+        (*watcher)();
+}
+
+bool LiveHub::ended() const {
     std::lock_guard lock(mutex_);
-    auto& hub = hubs_[stream];
-    if (!hub) hub = std::make_shared<LiveHub>(options_);
+    return ended_;
+}
+
+std::shared_ptr<void> LiveHub::watch_end(std::function<void()> on_end) {
+    auto watcher = std::make_shared<std::function<void()>>(std::move(on_end));
+    {
+        std::lock_guard lock(mutex_);
+        if (!ended_) {
+            end_watchers_.erase(std::remove_if(end_watchers_.begin(), end_watchers_.end(),
+                                               [](const auto& w) { return w.expired(); }),
+                                end_watchers_.end());
+            end_watchers_.push_back(watcher);
+            return watcher;
+        }
+    }
+    (*watcher)();
+    return watcher;
+}
+
+std::shared_ptr<LiveHub> LiveHubRegistry::hub(const std::string& stream,
+                                              const std::function<LiveHubSeed()>& seed) {
+    std::lock_guard lock(mutex_);
+    auto& entry = hubs_[stream];
+    if (auto hub = entry.lock()) return hub;
+    auto hub = std::make_shared<LiveHub>(options_, seed ? seed() : LiveHubSeed{});
+    entry = hub;
+    if (hubs_.size() >= prune_at_) {
+        std::erase_if(hubs_, [](const auto& item) { return item.second.expired(); });
+        prune_at_ = std::max<std::size_t>(16, 2 * hubs_.size());
+    }
     return hub;
 }
 
-void LiveHubRegistry::remove(const std::string& stream) {
+void LiveHubRegistry::end_stream(const std::string& stream) {
+    std::shared_ptr<LiveHub> hub;
+    {
+        std::lock_guard lock(mutex_);
+        auto it = hubs_.find(stream);
+        if (it == hubs_.end()) return;
+        hub = it->second.lock();
+        hubs_.erase(it);
+    }
+    if (hub) hub->end_stream();
+}
+
+std::size_t LiveHubRegistry::size() const {
     std::lock_guard lock(mutex_);
-    hubs_.erase(stream);
+    return static_cast<std::size_t>(
+        std::count_if(hubs_.begin(), hubs_.end(), [](const auto& item) { return !item.second.expired(); }));
 }
 
 }  // namespace kinema::server

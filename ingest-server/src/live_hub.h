@@ -12,6 +12,10 @@
 //
 // Replays: a fragment whose producer timestamp is not after the last one published is a reconnecting
 // producer resending what viewers already saw; it is stored (or de-duplicated) but not published again.
+// A hub lives only while a producer session or a viewer holds it; a new one starts from what the store
+// holds (LiveHubSeed), so replays of stored fragments stay suppressed across a hub's re-creation.
+//
+// End of a stream (DeleteStream): end_stream() calls every end watcher once and publishes nothing more.
 #pragma once
 
 #include <atomic>
@@ -75,9 +79,16 @@ struct LiveHubOptions {
     std::size_t gop_cache_bytes = 64u << 20;    // the current fragment kept for joiners
 };
 
+// What a new hub takes over from the store: the newest stored fragment, as if it had been published.
+struct LiveHubSeed {
+    std::optional<media::Timestamp> last_published;  // its producer timestamp
+    storage::FragmentNumber last_completed = 0;      // its number
+};
+
 class LiveHub final : public LiveSink {
 public:
-    explicit LiveHub(LiveHubOptions options = {}) : options_(options) {}
+    explicit LiveHub(LiveHubOptions options = {}, LiveHubSeed seed = {})
+        : options_(options), last_published_(seed.last_published), last_completed_(seed.last_completed) {}
 
     // NOW: the current fragment from its start (its key frame), then everything that follows.
     std::shared_ptr<LiveViewer> join_now(std::function<void()> notify);
@@ -88,6 +99,14 @@ public:
 
     std::size_t viewers() const;
     std::uint64_t frames_skipped() const noexcept { return frames_skipped_.load(); }
+
+    // The stream was deleted: nothing more is published, and every end watcher is called once.
+    void end_stream();
+    bool ended() const;
+    // Calls `on_end` once when end_stream() is called (from that thread: post to your strand), at once if
+    // it already was. For viewers, also those not joined yet (reading the archive). Watching stops when
+    // the returned token is dropped.
+    std::shared_ptr<void> watch_end(std::function<void()> on_end);
     std::uint64_t frames_published() const noexcept { return frames_published_.load(); }
 
     // LiveSink, from the producer's session.
@@ -104,6 +123,8 @@ private:
 
     mutable std::mutex mutex_;  // below
     std::vector<std::weak_ptr<LiveViewer>> viewers_;
+    std::vector<std::weak_ptr<std::function<void()>>> end_watchers_;
+    bool ended_ = false;
     std::vector<LiveItem> gop_;  // the fragment in progress, from its start
     std::size_t gop_bytes_ = 0;
     bool gop_complete_ = false;  // gop_ holds the fragment from its start
@@ -117,17 +138,23 @@ private:
     std::atomic<std::uint64_t> frames_published_{0};
 };
 
-// The hubs of a server, by stream key; a hub is created on first use and lives as long as the registry.
+// The hubs of a server, by stream key. The registry holds them by weak_ptr: a hub is created on demand and
+// lives while a producer session or a viewer holds it.
 class LiveHubRegistry {
 public:
     explicit LiveHubRegistry(LiveHubOptions options = {}) : options_(options) {}
-    std::shared_ptr<LiveHub> hub(const std::string& stream);
-    void remove(const std::string& stream);
+    // The stream's hub; a new one (started from `seed()`, when given) if nothing holds one now.
+    std::shared_ptr<LiveHub> hub(const std::string& stream, const std::function<LiveHubSeed()>& seed = {});
+    // DeleteStream: ends the stream's hub, if one is alive (its viewers are told), and forgets it.
+    void end_stream(const std::string& stream);
+    // Hubs alive now.
+    std::size_t size() const;
 
 private:
     LiveHubOptions options_;
-    std::mutex mutex_;
-    std::map<std::string, std::shared_ptr<LiveHub>> hubs_;
+    mutable std::mutex mutex_;
+    std::map<std::string, std::weak_ptr<LiveHub>> hubs_;
+    std::size_t prune_at_ = 16;  // expired entries are dropped when the map reaches this size
 };
 
 }  // namespace kinema::server

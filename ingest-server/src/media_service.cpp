@@ -7,6 +7,7 @@
 
 #include "archived_media.h"
 #include "kvs_error.h"
+#include "metrics.h"
 
 namespace kinema::server {
 namespace {
@@ -109,7 +110,26 @@ void ProducerRegistry::release(const ProducerClaim& claim) {
     auto it = streams_.find(claim.stream);
     if (it == streams_.end()) return;
     auto current = it->second.current.lock();
-    if (!current || current.get() == &claim) it->second.current.reset();
+    // Without a current claim there is no predecessor to abort: the entry (and its lock) can go.
+    if (!current || current.get() == &claim) streams_.erase(it);
+}
+
+void ProducerRegistry::end_stream(const std::string& stream) {
+    std::shared_ptr<ProducerClaim> current;
+    {
+        std::lock_guard lock(mutex_);
+        auto it = streams_.find(stream);
+        if (it == streams_.end()) return;
+        current = it->second.current.lock();
+        streams_.erase(it);
+    }
+    if (!current || current->revoked.exchange(true)) return;
+    {
+        // As for a takeover: the session is not inside feed() here, and stores nothing after this.
+        std::lock_guard ingest(*current->ingest_lock);
+        if (current->session) current->session->abort();
+    }
+    if (current->on_stream_deleted) current->on_stream_deleted();
 }
 
 MediaService::MediaService(storage::Catalog& catalog, storage::FragmentStore& store, Metrics& metrics,
@@ -120,12 +140,35 @@ MediaService::MediaService(storage::Catalog& catalog, storage::FragmentStore& st
       options_(options),
       hubs_(LiveHubOptions{options.viewer_queue_bytes, 64u << 20}) {}
 
+std::shared_ptr<LiveHub> MediaService::live_hub(const std::string& stream) {
+    return hubs_.hub(stream, [this, &stream] {
+        LiveHubSeed seed;
+        storage::FragmentInfo newest;
+        if (!store_.newest(stream, newest)) {
+            seed.last_published = newest.producer_timestamp;
+            seed.last_completed = newest.number;
+        }
+        return seed;
+    });
+}
+
+void MediaService::stream_deleting(const std::string& stream) {
+    producers_.end_stream(stream);
+}
+
+void MediaService::stream_deleted(const std::string& stream) {
+    hubs_.end_stream(stream);
+    metrics_.remove_stream(stream);
+}
+
 ApiResponse MediaService::open_stream(const std::string& name, const std::string& arn,
                                       storage::StreamInfo& info) {
     if (name.empty() && arn.empty())
         return invalid_argument(
             "StreamName or StreamARN is required (x-amzn-stream-name or x-amzn-stream-arn)");
     if (auto error = catalog_.describe_stream({name, arn}, info)) return kvs_error(error);
+    // A stream being deleted must not get its data directory back.
+    if (info.status != storage::StreamStatus::active) return {};
     const auto retention = static_cast<std::uint32_t>(info.data_retention_hours);
     if (auto ec = store_.open_stream(info.name, retention))
         return kvs_error(500, "InternalFailure", "open stream " + info.name + ": " + ec.message());
@@ -198,6 +241,9 @@ ApiResponse MediaService::prepare_get_media(const ApiRequest& request, GetMediaP
     if (const auto* header = request.header("x-kinema-continuous")) plan.continuous = truthy(*header);
     storage::StreamInfo info;
     if (auto failure = open_stream(name, arn, info); !failure.error_type.empty()) return failure;
+    if (info.status != storage::StreamStatus::active)
+        return kvs_error(404, "ResourceNotFoundException",
+                         "stream " + info.name + " is " + storage::to_string(info.status));
     plan.stream = info.name;
     if (auto ec = resolve_start(store_, info.name, selector, plan.position)) {
         if (ec == storage::Errc::fragment_not_found || ec == storage::Errc::resource_not_found)

@@ -50,7 +50,8 @@ struct ProducerClaim {
     std::shared_ptr<PutMediaSession> session;  // set once the session exists
     std::atomic<std::int64_t> last_activity_ns{0};
     std::atomic<bool> revoked{false};
-    std::function<void()> on_revoked;  // posts the old connection's close; any thread
+    std::function<void()> on_revoked;         // posts the old connection's close; any thread
+    std::function<void()> on_stream_deleted;  // posts ERROR 4008 and the end of the session; any thread
 
     void touch();
 };
@@ -62,6 +63,9 @@ public:
     bool claim(const std::shared_ptr<ProducerClaim>& claim, std::chrono::milliseconds takeover_after);
     // Drops `claim` if it is still the stream's current one.
     void release(const ProducerClaim& claim);
+    // The stream is being deleted: its producer (if any) is revoked, its session aborted (nothing more is
+    // stored), and on_stream_deleted called.
+    void end_stream(const std::string& stream);
 
 private:
     struct Entry {
@@ -105,6 +109,14 @@ public:
     // checked here, so errors are plain HTTP responses sent before any body byte. Blocking (catalog, index).
     ApiResponse prepare_fragment_list(const ApiRequest& request, GetMediaPlan& plan);
 
+    // The stream's live hub; a new one takes over the newest stored fragment (LiveHubSeed).
+    std::shared_ptr<LiveHub> live_hub(const std::string& stream);
+    // DeleteStream, while the stream is DELETING and before its data goes: the producer gets ERROR 4008
+    // (STREAM_NOT_ACTIVE) and its session ends. Blocking pool.
+    void stream_deleting(const std::string& stream);
+    // DeleteStream succeeded: live viewers end (see GetMedia), the hub and the stream's metrics go.
+    void stream_deleted(const std::string& stream);
+
     storage::FragmentStore& store() noexcept { return store_; }
     LiveHubRegistry& hubs() noexcept { return hubs_; }
     ProducerRegistry& producers() noexcept { return producers_; }
@@ -112,7 +124,7 @@ public:
     const MediaServiceOptions& options() const noexcept { return options_; }
 
 private:
-    // Looks the stream up and opens it in the store with its retention. Blocking.
+    // Looks the stream up and, when it is ACTIVE, opens it in the store with its retention. Blocking.
     ApiResponse open_stream(const std::string& name, const std::string& arn, storage::StreamInfo& info);
 
     storage::Catalog& catalog_;

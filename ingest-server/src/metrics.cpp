@@ -127,20 +127,24 @@ void Metrics::connection_closed() {
     impl_->open_.Decrement();
 }
 
+void StreamMetrics::increment(prometheus::Counter* StreamMetrics::*counter, double value) {
+    std::lock_guard lock(mutex_);
+    if (auto* c = this->*counter) c->Increment(value);
+}
 void StreamMetrics::bytes_in(std::uint64_t bytes) {
-    bytes_in_->Increment(static_cast<double>(bytes));
+    increment(&StreamMetrics::bytes_in_, static_cast<double>(bytes));
 }
 void StreamMetrics::fragment_in() {
-    fragments_in_->Increment();
+    increment(&StreamMetrics::fragments_in_, 1);
 }
 void StreamMetrics::bytes_out(std::uint64_t bytes) {
-    bytes_out_->Increment(static_cast<double>(bytes));
+    increment(&StreamMetrics::bytes_out_, static_cast<double>(bytes));
 }
 void StreamMetrics::fragment_out() {
-    fragments_out_->Increment();
+    increment(&StreamMetrics::fragments_out_, 1);
 }
 void StreamMetrics::frames_skipped(std::uint64_t frames) {
-    if (frames != 0) frames_skipped_->Increment(static_cast<double>(frames));
+    if (frames != 0) increment(&StreamMetrics::frames_skipped_, static_cast<double>(frames));
 }
 
 std::shared_ptr<StreamMetrics> Metrics::stream(const std::string& name) {
@@ -156,6 +160,29 @@ std::shared_ptr<StreamMetrics> Metrics::stream(const std::string& name) {
         entry->frames_skipped_ = &impl_->skipped_.Add(labels);
     }
     return entry;
+}
+
+void Metrics::remove_stream(const std::string& name) {
+    std::shared_ptr<StreamMetrics> entry;
+    {
+        std::lock_guard lock(impl_->mutex_);
+        auto it = impl_->streams_.find(name);
+        if (it == impl_->streams_.end()) return;
+        entry = std::move(it->second);
+        impl_->streams_.erase(it);
+        // Under the registry's lock: stream(name) cannot hand the same labels out again meanwhile.
+        std::lock_guard counters(entry->mutex_);
+        const std::pair<prometheus::Counter * StreamMetrics::*, prometheus::Family<prometheus::Counter>*>
+            series[] = {{&StreamMetrics::bytes_in_, &impl_->bytes_in_},
+                        {&StreamMetrics::fragments_in_, &impl_->fragments_in_},
+                        {&StreamMetrics::bytes_out_, &impl_->bytes_out_},
+                        {&StreamMetrics::fragments_out_, &impl_->fragments_out_},
+                        {&StreamMetrics::frames_skipped_, &impl_->skipped_}};
+        for (auto [counter, family] : series) {
+            family->Remove(entry.get()->*counter);
+            entry.get()->*counter = nullptr;
+        }
+    }
 }
 
 void Metrics::observe_ack_latency(bool persisted, double seconds) {

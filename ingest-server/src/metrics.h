@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 
@@ -15,7 +16,8 @@ class Counter;
 namespace kinema::server {
 
 // The per-stream media counters, looked up once per session (prometheus-cpp's Family::Add takes a lock and
-// hashes the labels; the counters themselves are atomics).
+// hashes the labels). Once the stream is deleted (Metrics::remove_stream) its series are gone from /metrics
+// and the counts of sessions still ending go nowhere.
 class StreamMetrics {
 public:
     void bytes_in(std::uint64_t bytes);         // kinema_put_media_bytes_total{stream}
@@ -26,6 +28,9 @@ public:
 
 private:
     friend class Metrics;
+    void increment(prometheus::Counter* StreamMetrics::*counter, double value);
+
+    std::mutex mutex_;  // the counters below are removed from their families under it
     prometheus::Counter* bytes_in_ = nullptr;
     prometheus::Counter* fragments_in_ = nullptr;
     prometheus::Counter* bytes_out_ = nullptr;
@@ -48,6 +53,8 @@ public:
 
     // Media: counters of one stream (the same object for every call with that name).
     std::shared_ptr<StreamMetrics> stream(const std::string& name);
+    // The stream was deleted: its series leave /metrics (a stream of that name created later starts at 0).
+    void remove_stream(const std::string& name);
     // kinema_put_media_ack_latency_seconds{event="RECEIVED"|"PERSISTED"}: from a fragment's first byte.
     void observe_ack_latency(bool persisted, double seconds);
     // kinema_storage_commit_latency_seconds: from RECEIVED (appended) to PERSISTED (durable).

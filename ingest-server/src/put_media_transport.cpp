@@ -129,7 +129,12 @@ protected:
             plan_.stream, id_, clean ? "clean" : "connection lost", stats.bytes, stats.fragments_stored,
             stats.fragments_duplicate, stats.fragments_dropped);
         release_claim();
-        if (!clean || output_closed_) return close_now();
+        if (!clean || output_closed_) {
+            // Fragments appended but not durable yet keep the live hub: a viewer handed over from the
+            // archive meanwhile waits for them to be readable (LiveHub::join_after).
+            session_->when_acknowledged([hub = hub_] {});
+            return close_now();
+        }
         // Close once every RECEIVED fragment has its PERSISTED (or ERROR) on the wire. The callback holds the
         // connection: nothing else may be pending on it while the last commits complete.
         session_->when_acknowledged([self = shared_from_this()] {
@@ -174,6 +179,11 @@ private:
                 self->close_now();
             });
         };
+        claim_->on_stream_deleted = [weak, executor = executor_] {
+            asio::post(executor, [weak] {
+                if (auto self = weak.lock()) self->on_stream_deleted();
+            });
+        };
         if (!media_.producers().claim(claim_, media_.options().producer_takeover_after)) {
             claim_.reset();
             spdlog::warn("stream {} session {}: refused a second producer", plan_.stream, id_);
@@ -185,15 +195,27 @@ private:
                 if (auto self = weak.lock()) self->on_ack(ack, since_first_byte);
             });
         };
-        std::shared_ptr<LiveSink> live;
-        if (plan_.stream_active) live = media_.hubs().hub(plan_.stream);
-        session_ = std::make_shared<PutMediaSession>(media_.store(), plan_.options, std::move(acks),
-                                                     std::move(live));
+        if (plan_.stream_active) hub_ = media_.live_hub(plan_.stream);
+        session_ = std::make_shared<PutMediaSession>(media_.store(), plan_.options, std::move(acks), hub_);
         {
             std::lock_guard ingest(*claim_->ingest_lock);
             claim_->session = session_;
         }
         accept();
+    }
+
+    // DeleteStream: the session was aborted (ProducerRegistry::end_stream); ERROR 4008, then a clean end.
+    void on_stream_deleted() {
+        if (!accepted_) {
+            plan_.stream_active = false;  // on_accepted sends the ERROR
+            return;
+        }
+        if (input_done_) return;
+        spdlog::warn("stream {} session {}: the stream was deleted; PutMedia session ends", plan_.stream,
+                     id_);
+        input_done_ = true;
+        queue_ack(to_json(Ack{AckEventType::error, 0, "", AckError::stream_not_active}));
+        finish_output_when_flushed();
     }
 
     void release_claim() {
@@ -266,6 +288,7 @@ private:
     MediaService& media_;
     std::shared_ptr<StreamMetrics> stream_metrics_;
     std::shared_ptr<ProducerClaim> claim_;
+    std::shared_ptr<LiveHub> hub_;
     std::shared_ptr<PutMediaSession> session_;
     std::deque<std::string> outbox_;
     std::map<std::string, double> received_at_;  // fragment number -> RECEIVED latency, for commit latency
@@ -416,7 +439,10 @@ private:
         if (body_complete_) return end_input(true);
         parser_.get().body().data = chunk_.data();
         parser_.get().body().size = chunk_.size();
+        reading_ = true;
         http::async_read_some(stream_, buffer_, parser_, [keep = self()](beast::error_code ec, std::size_t) {
+            keep->reading_ = false;
+            if (keep->draining_) return keep->drain_for(std::chrono::seconds(2));
             if (ec == http::error::need_buffer) ec = {};
             const std::size_t n = keep->chunk_.size() - keep->parser_.get().body().size;
             if (ec) {
@@ -464,7 +490,18 @@ private:
         beast::error_code ec;
         stream_.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ec);
         if (ec) return close_now();
-        stream_.expires_after(std::chrono::seconds(2));
+        if (reading_) {
+            // The output ended while the body was being read (the stream was deleted): that read's
+            // handler drains, once cancelled here (no write is in flight).
+            draining_ = true;
+            stream_.socket().cancel(ec);
+            return;
+        }
+        drain_for(std::chrono::seconds(2));
+    }
+
+    void drain_for(std::chrono::seconds limit) {
+        stream_.expires_after(limit);
         drain();
     }
 
@@ -489,6 +526,8 @@ private:
     std::shared_ptr<std::string> head_;
     std::string framed_;
     bool body_complete_ = false;
+    bool reading_ = false;   // a body read is in flight
+    bool draining_ = false;  // close_after_error() waits for it
 };
 
 }  // namespace

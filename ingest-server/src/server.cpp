@@ -172,12 +172,17 @@ private:
         }
     }
 
-    // DeleteStream removes the stream's fragments before its catalog row; a stream that never stored data has
-    // nothing to remove.
+    // DeleteStream removes the stream's fragments before its catalog row (a stream that never stored data
+    // has nothing to remove). While it is DELETING: its producer gets ERROR 4008 and stores nothing more,
+    // then the data goes, then its live viewers end and its hub and metrics go.
     storage::DeleteStreamData delete_stream_data() {
-        return [store = store_.get()](const storage::StreamInfo& info) -> std::error_code {
-            const auto ec = store->delete_stream(info.name);
-            if (ec == storage::Errc::resource_not_found) return {};
+        std::weak_ptr<MediaService> weak_media = ctx_ ? ctx_->media : nullptr;
+        return [store = store_.get(), weak_media](const storage::StreamInfo& info) -> std::error_code {
+            const auto media = weak_media.lock();
+            if (media) media->stream_deleting(info.name);
+            auto ec = store->delete_stream(info.name);
+            if (ec == storage::Errc::resource_not_found) ec = {};
+            if (!ec && media) media->stream_deleted(info.name);
             return ec;
         };
     }

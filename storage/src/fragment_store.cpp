@@ -252,6 +252,9 @@ std::optional<FragmentNumber> FragmentStore::find_duplicate(std::string_view str
                                                             std::span<const std::uint8_t> bytes) const {
     auto log = impl_->find(stream);
     if (!log) return std::nullopt;
+    // Checksum the fragment only when a recent one has its producer timestamp: a live stream's new
+    // fragments never do, and the checksum is a full pass over the bytes.
+    if (!log->find_recent(producer_timestamp.nanoseconds())) return std::nullopt;
     return log->find_duplicate(producer_timestamp.nanoseconds(), static_cast<std::uint32_t>(bytes.size()),
                                crc32c(bytes));
 }

@@ -39,6 +39,7 @@ struct WsClient::Impl {
     HttpResponse rejection;
     bool ok = false;
     bool closed = false;
+    int close_code = 0;
 };
 
 WsClient::WsClient(std::uint16_t port, const std::string& target, const Headers& headers)
@@ -98,6 +99,7 @@ std::optional<std::string> WsClient::read(std::chrono::milliseconds timeout) {
     }
     if (result) {
         impl_->closed = true;
+        if (result == websocket::error::closed) impl_->close_code = impl_->ws.reason().code;
         return std::nullopt;
     }
     return beast::buffers_to_string(impl_->buffer.data());
@@ -105,6 +107,10 @@ std::optional<std::string> WsClient::read(std::chrono::milliseconds timeout) {
 
 bool WsClient::closed() const {
     return impl_->closed;
+}
+
+int WsClient::close_code() const {
+    return impl_->close_code;
 }
 
 void WsClient::close() {
@@ -128,6 +134,7 @@ struct StreamingHttpClient::Impl {
     bool head_done = false;
     bool chunked = false;
     bool finished = false;
+    bool complete = false;  // the final chunk arrived
     unsigned status = 0;
     std::vector<std::pair<std::string, std::string>> headers;
     std::string body;
@@ -174,7 +181,7 @@ struct StreamingHttpClient::Impl {
             if (raw.size() < line_end + 2 + size + 2) return;
             body.append(raw, line_end + 2, size);
             raw.erase(0, line_end + 2 + size + 2);
-            if (size == 0) finished = true;
+            if (size == 0) finished = complete = true;
         }
     }
 };
@@ -272,6 +279,10 @@ const std::string& StreamingHttpClient::body() const {
 
 bool StreamingHttpClient::finished() const {
     return impl_->finished;
+}
+
+bool StreamingHttpClient::complete() const {
+    return impl_->complete;
 }
 
 std::vector<std::string> StreamingHttpClient::lines() const {

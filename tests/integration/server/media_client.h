@@ -34,6 +34,9 @@ public:
     std::optional<std::string> read(std::chrono::milliseconds timeout = 5s);
     // True once the server has closed the WebSocket (a read returns closed or end of stream).
     bool closed() const;
+    // The close code of the server's close frame (1000 normal, 1001 going away), or 0 when the connection
+    // ended without one (or has not ended).
+    int close_code() const;
     // A clean WebSocket close.
     void close();
     // Cut the TCP connection without a close frame (a producer that vanished).
@@ -77,6 +80,8 @@ public:
     }
     // True when the response ended (last chunk, or the server closed).
     bool finished() const;
+    // True when a chunked response ended with its final 0-length chunk (a clean end of the body, not a cut).
+    bool complete() const;
     // Complete lines of the body (PutMedia ACKs).
     std::vector<std::string> lines() const;
 

@@ -116,14 +116,17 @@ struct MkvSummary : media::MkvReaderHandler {
         payloads.emplace_back(frame.payload.begin(), frame.payload.end());
     }
     void on_tags(const std::vector<media::SimpleTag>& tags, std::uint64_t) override {
-        for (const auto& tag : tags)
+        for (const auto& tag : tags) {
             if (tag.name == "AWS_KINESISVIDEO_FRAGMENT_NUMBER") numbers.push_back(tag.value);
+            last_tags[tag.name] = tag.value;
+        }
     }
     int segments = 0;
     int frames = 0;
     std::vector<std::int64_t> cluster_timecodes;
     std::vector<std::string> numbers;
     std::vector<Bytes> payloads;
+    std::map<std::string, std::string> last_tags;  // every tag name seen, with its last value
 };
 
 inline MkvSummary summarize(const std::string& bytes) {

@@ -92,6 +92,31 @@ TEST_F(PutMediaTest, ChunkedHttpStreamsAckLinesAndEndsAfterTheLastPersisted) {
     EXPECT_EQ(list_fragments(port(), "cam1").size(), 3u);
 }
 
+TEST_F(PutMediaTest, HttpBodyWithContentLengthIsStoredAndEndsAfterTheLastPersisted) {
+    // What `curl -T clip.mkv` sends without a chunked header: the whole body with a Content-Length.
+    const auto stream = make_fragments(3);
+    StreamingHttpClient http(port());
+    http.start("POST", "/putMedia", put_media_headers("cam1"), false,
+               std::string(stream.bytes.begin(), stream.bytes.end()));
+    ASSERT_TRUE(http.read_head());
+    EXPECT_EQ(http.status(), 200u);
+    // The end of the body completes the last Cluster; the response ends (final chunk) after its PERSISTED.
+    ASSERT_TRUE(http.read_until([&http](const std::string&) { return http.complete(); }, 10s)) << http.body();
+    std::vector<server::Ack> acks;
+    for (const auto& line : http.lines()) {
+        auto ack = server::parse_ack(line);
+        ASSERT_TRUE(ack) << line;
+        acks.push_back(*ack);
+    }
+    expect_kvs_ack_sequence(acks, stream);
+    ASSERT_FALSE(acks.empty());
+    EXPECT_EQ(acks.back().type, AckEventType::persisted);
+    const auto listed = list_fragments(port(), "cam1");
+    ASSERT_EQ(listed.size(), 3u);
+    for (std::size_t i = 0; i < 3; ++i)
+        EXPECT_EQ(listed[i].size, stream.clusters[i].size());
+}
+
 TEST_F(PutMediaTest, UnknownStreamIsRefusedBeforeUpgradeOrResponse) {
     WsClient ws(port(), "/putMedia", put_media_headers("nope"));
     EXPECT_FALSE(ws.ok());

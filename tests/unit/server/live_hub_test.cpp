@@ -142,6 +142,90 @@ TEST(LiveHub, ReplayedFragmentsAreNotPublishedAgain) {
     EXPECT_EQ(describe(viewer->take()), "B1000 K E B2000 K ");
 }
 
+TEST(LiveHub, NewHubTakesOverTheNewestStoredFragment) {
+    // A hub created after the last one was freed: fragment 7 (at 1000 ms) is the newest stored.
+    LiveHub hub({}, LiveHubSeed{Timestamp::from_milliseconds(1000), 7});
+    // A viewer whose archive read stopped before 7 must read it from the store first.
+    EXPECT_EQ(hub.join_after(6, {}), nullptr);
+    auto viewer = hub.join_after(7, {});
+    ASSERT_NE(viewer, nullptr);
+    // The producer reconnects and replays fragment 7: the viewer got it from the archive already.
+    hub.on_live_fragment_begin(start_at(1000));
+    send_frame(hub, 0, true);
+    hub.on_live_fragment_end("7");
+    hub.on_live_fragment_begin(start_at(2000));
+    send_frame(hub, 0, true);
+    EXPECT_EQ(describe(viewer->take()), "B2000 K ");
+}
+
+TEST(LiveHub, EndStreamTellsEveryWatcherOnceAndPublishesNothingMore) {
+    LiveHub hub;
+    auto viewer = hub.join_now({});
+    hub.on_live_fragment_begin(start_at(1000));
+    send_frame(hub, 0, true);
+    int ended = 0;
+    auto watch = hub.watch_end([&] { ++ended; });
+    int dropped_ended = 0;
+    hub.watch_end([&] { ++dropped_ended; });  // its token is dropped at once: not watching
+    hub.end_stream();
+    hub.end_stream();
+    EXPECT_EQ(ended, 1);
+    EXPECT_EQ(dropped_ended, 0);
+    EXPECT_TRUE(hub.ended());
+    send_frame(hub, 40, false);
+    hub.on_live_fragment_end("1");
+    hub.on_live_fragment_begin(start_at(2000));
+    send_frame(hub, 0, true);
+    EXPECT_EQ(describe(viewer->take()), "B1000 K ");
+    // A viewer that starts watching after the end hears of it at once.
+    int late = 0;
+    auto late_watch = hub.watch_end([&] { ++late; });
+    EXPECT_EQ(late, 1);
+}
+
+TEST(LiveHubRegistry, HoldsAHubOnlyWhileAProducerOrViewerUsesIt) {
+    LiveHubRegistry registry;
+    int seeded = 0;
+    auto seed = [&] {
+        ++seeded;
+        return LiveHubSeed{Timestamp::from_milliseconds(5000), 3};
+    };
+    auto producer = registry.hub("cam1", seed);
+    auto viewer = registry.hub("cam1", seed);
+    EXPECT_EQ(producer, viewer);
+    EXPECT_EQ(seeded, 1);
+    EXPECT_EQ(registry.size(), 1u);
+    std::weak_ptr<LiveHub> weak = producer;
+    producer.reset();
+    EXPECT_FALSE(weak.expired());  // the viewer still holds it
+    viewer.reset();
+    EXPECT_TRUE(weak.expired());  // the registry does not
+    EXPECT_EQ(registry.size(), 0u);
+    // The next user gets a new hub, started from the store.
+    auto again = registry.hub("cam1", seed);
+    EXPECT_EQ(seeded, 2);
+    EXPECT_EQ(again->join_after(2, {}), nullptr);
+    // Many streams coming and going leave no hubs behind.
+    for (int i = 0; i < 1000; ++i)
+        registry.hub("s" + std::to_string(i));
+    EXPECT_EQ(registry.size(), 1u);
+}
+
+TEST(LiveHubRegistry, EndStreamEndsTheHubAndForgetsIt) {
+    LiveHubRegistry registry;
+    auto hub = registry.hub("cam1");
+    int ended = 0;
+    auto watch = hub->watch_end([&] { ++ended; });
+    registry.end_stream("cam1");
+    EXPECT_EQ(ended, 1);
+    EXPECT_TRUE(hub->ended());
+    // A stream created again under that name starts with a new hub.
+    auto next = registry.hub("cam1");
+    EXPECT_NE(next, hub);
+    EXPECT_FALSE(next->ended());
+    registry.end_stream("nothing");  // no hub: nothing to do
+}
+
 class LiveHubIngestTest : public test::StoreFixture {};
 
 TEST_F(LiveHubIngestTest, ViewerOutputOfAPutMediaSessionIsPlayableMkvBeforeFragmentsComplete) {

@@ -1,7 +1,10 @@
-// MediaService's Beast-free pieces: query parsing and the one-producer-per-stream registry.
+// MediaService's Beast-free pieces: query parsing, the one-producer-per-stream registry, and the request
+// checks against a stream being deleted.
 #include <gtest/gtest.h>
 
 #include "media_service.h"
+#include "metrics.h"
+#include "subprocess.h"
 
 namespace kinema::server {
 namespace {
@@ -68,6 +71,65 @@ TEST(ProducerRegistry, SilentProducerIsRevokedAndReplaced) {
     // The revoked claim releasing late does not free the newcomer's hold.
     registry.release(*first);
     EXPECT_FALSE(registry.claim(claim_for("cam1"), std::chrono::hours(1)));
+}
+
+TEST(ProducerRegistry, EndStreamRevokesTheProducerAndFreesTheName) {
+    ProducerRegistry registry;
+    auto producer = claim_for("cam1");
+    int deleted = 0;
+    producer->on_stream_deleted = [&] { ++deleted; };
+    producer->on_revoked = [] { FAIL() << "a deleted stream's producer is not 'replaced'"; };
+    ASSERT_TRUE(registry.claim(producer, std::chrono::hours(1)));
+    registry.end_stream("cam1");
+    EXPECT_TRUE(producer->revoked);  // it feeds nothing more
+    EXPECT_EQ(deleted, 1);
+    registry.end_stream("cam1");
+    EXPECT_EQ(deleted, 1);
+    // A stream created again under the name takes a producer at once.
+    EXPECT_TRUE(registry.claim(claim_for("cam1"), std::chrono::hours(1)));
+    registry.release(*producer);  // late release of the ended claim: harmless
+}
+
+// PutMedia and GetMedia requests for a stream that is DELETING (between DeleteStream's mark and the removal
+// of its row; also a deletion that failed and waits for the next start).
+TEST(MediaServiceChecks, StreamBeingDeletedGetsStreamNotActiveOrNotFound) {
+    kinema::test::TempDir dir;
+    storage::CatalogError error;
+    auto catalog = storage::Catalog::open(dir.path(), {}, error);
+    ASSERT_TRUE(catalog) << error.message;
+    auto store = storage::FragmentStore::open(dir.path());
+    Metrics metrics;
+    MediaService media(*catalog, *store, metrics, {});
+    storage::StreamInfo info;
+    ASSERT_FALSE(catalog->create_stream({"cam1", "", "", "", 24, {}}, &info));
+
+    ApiRequest put;
+    put.method = "POST";
+    put.headers = {{"x-amzn-stream-name", "cam1"}, {"x-amzn-fragment-timecode-type", "ABSOLUTE"}};
+    ApiRequest get;
+    get.method = "POST";
+    get.body = R"({"StreamName":"cam1","StartSelector":{"StartSelectorType":"NOW"}})";
+
+    bool checked = false;
+    auto delete_data = [&](const storage::StreamInfo& deleting) -> std::error_code {
+        EXPECT_EQ(deleting.status, storage::StreamStatus::deleting);
+        // PutMedia is accepted and answered with ERROR 4008 (STREAM_NOT_ACTIVE), as KVS does.
+        PutMediaPlan put_plan;
+        const auto put_response = media.prepare_put_media(put, put_plan);
+        EXPECT_EQ(put_response.error_type, "") << put_response.body;
+        EXPECT_FALSE(put_plan.stream_active);
+        // GetMedia is refused.
+        GetMediaPlan get_plan;
+        const auto get_response = media.prepare_get_media(get, get_plan);
+        EXPECT_EQ(get_response.status, 404u);
+        EXPECT_EQ(get_response.error_type, "ResourceNotFoundException");
+        // Neither brings the stream's data back while it is being removed.
+        EXPECT_FALSE(store->is_open("cam1"));
+        checked = true;
+        return {};
+    };
+    ASSERT_FALSE(catalog->delete_stream({{}, info.arn}, {}, delete_data));
+    EXPECT_TRUE(checked);
 }
 
 }  // namespace
