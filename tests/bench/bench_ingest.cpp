@@ -524,6 +524,8 @@ int main(int argc, char** argv) {
         //    producer, the chunked-HTTP producer and the raw append back to back; each figure is its best
         //    round (as kinema-bench-storage does), and the CPU figures are those of the best round.
         {
+            // Phase 1 left hundreds of MB of dirty pages; their writeback would compete with this phase.
+            ::sync();
             constexpr int kFragments = 400;  // 97 MB per run
             Throughput ws_best;
             Throughput http_best;
