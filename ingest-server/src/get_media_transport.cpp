@@ -54,7 +54,7 @@ public:
           stream_metrics_(media_.metrics().stream(plan_.stream)),
           writer_(plan_.continuous ? OutputMode::continuous : OutputMode::kvs),
           cursor_(media_.store(), plan_.stream, plan_.position.after),
-          hub_(plan_.fragment_list ? nullptr : media_.live_hub(plan_.stream)) {}
+          hub_(plan_.hub) {}
 
     ~GetMediaConnection() override {
         if (connected_) media_.metrics().viewers_connected(-1);

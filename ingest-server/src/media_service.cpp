@@ -152,13 +152,15 @@ std::shared_ptr<LiveHub> MediaService::live_hub(const std::string& stream) {
     });
 }
 
-void MediaService::stream_deleting(const std::string& stream) {
+std::error_code MediaService::delete_stream_data(const std::string& stream,
+                                                 const std::function<std::error_code()>& remove_data) {
+    std::unique_lock deleting(deletion_mutex_);
     producers_.end_stream(stream);
-}
-
-void MediaService::stream_deleted(const std::string& stream) {
+    const auto ec = remove_data();
+    if (ec) return ec;
     hubs_.end_stream(stream);
     metrics_.remove_stream(stream);
+    return {};
 }
 
 ApiResponse MediaService::open_stream(const std::string& name, const std::string& arn,
@@ -197,9 +199,11 @@ ApiResponse MediaService::prepare_put_media(const ApiRequest& request, PutMediaP
         plan.options.producer_start = *parsed;
     }
     storage::StreamInfo info;
+    std::shared_lock checking(deletion_mutex_);
     if (auto error = open_stream(name, arn, info); !error.error_type.empty()) return error;
     plan.stream = info.name;
     plan.stream_active = info.status == storage::StreamStatus::active;
+    if (plan.stream_active) plan.hub = live_hub(info.name);
     plan.options.stream = info.name;
     plan.options.persisted_acks = info.data_retention_hours > 0;
     return {};
@@ -240,6 +244,7 @@ ApiResponse MediaService::prepare_get_media(const ApiRequest& request, GetMediaP
     }
     if (const auto* header = request.header("x-kinema-continuous")) plan.continuous = truthy(*header);
     storage::StreamInfo info;
+    std::shared_lock checking(deletion_mutex_);
     if (auto failure = open_stream(name, arn, info); !failure.error_type.empty()) return failure;
     if (info.status != storage::StreamStatus::active)
         return kvs_error(404, "ResourceNotFoundException",
@@ -252,6 +257,7 @@ ApiResponse MediaService::prepare_get_media(const ApiRequest& request, GetMediaP
         if (ec == storage::Errc::invalid_argument) return invalid_argument("StartSelector: " + ec.message());
         return kvs_error(500, "InternalFailure", "GetMedia of " + info.name + ": " + ec.message());
     }
+    plan.hub = live_hub(info.name);
     return {};
 }
 
@@ -259,6 +265,7 @@ ApiResponse MediaService::prepare_fragment_list(const ApiRequest& request, GetMe
     nlohmann::json body;
     std::unique_ptr<FragmentListReader> reader;
     auto error = parse_request_body(request.body, body);
+    std::shared_lock checking(deletion_mutex_);
     if (!error)
         error = FragmentListReader::open(store_, catalog_stream_resolver(catalog_, store_), body, reader);
     if (error) return kvs_error(error.status, error.type, error.message);

@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <string>
 
 #include <kinema/storage/catalog.h>
@@ -82,6 +83,9 @@ struct PutMediaPlan {
     std::string stream;
     bool stream_active = true;
     PutMediaOptions options;
+    // The stream's live hub, taken with the check: a DeleteStream that completes before the connection starts
+    // has ended it (LiveHub::ended), so the session refuses with 4008 instead of feeding a fresh hub.
+    std::shared_ptr<LiveHub> hub;
 };
 
 struct GetMediaPlan {
@@ -91,6 +95,9 @@ struct GetMediaPlan {
     // GetMediaForFragmentList: the checked list; its fragments are sent in order, then the body ends (no
     // live tail).
     std::shared_ptr<FragmentListReader> fragment_list;
+    // Live GetMedia: the stream's hub, taken with the check (see PutMediaPlan::hub); a viewer whose stream
+    // was deleted before it started finds it ended and ends at once.
+    std::shared_ptr<LiveHub> hub;
 };
 
 class MediaService {
@@ -111,11 +118,13 @@ public:
 
     // The stream's live hub; a new one takes over the newest stored fragment (LiveHubSeed).
     std::shared_ptr<LiveHub> live_hub(const std::string& stream);
-    // DeleteStream, while the stream is DELETING and before its data goes: the producer gets ERROR 4008
-    // (STREAM_NOT_ACTIVE) and its session ends. Blocking pool.
-    void stream_deleting(const std::string& stream);
-    // DeleteStream succeeded: live viewers end (see GetMedia), the hub and the stream's metrics go.
-    void stream_deleted(const std::string& stream);
+    // DeleteStream's data step, while the stream is DELETING: the producer gets ERROR 4008
+    // (STREAM_NOT_ACTIVE) and its session ends, then `remove_data` runs, then (if it succeeded) live viewers
+    // end (see GetMedia) and the stream's hub and metrics go. Excludes the request checks (prepare_*): a
+    // check either sees the stream DELETING, or completes first and its plan's hub is ended here, so no check
+    // re-creates the data of a deleted stream and no connection outlives it. Blocking pool.
+    std::error_code delete_stream_data(const std::string& stream,
+                                       const std::function<std::error_code()>& remove_data);
 
     storage::FragmentStore& store() noexcept { return store_; }
     LiveHubRegistry& hubs() noexcept { return hubs_; }
@@ -133,6 +142,8 @@ private:
     MediaServiceOptions options_;
     LiveHubRegistry hubs_;
     ProducerRegistry producers_;
+    // Shared by the request checks, exclusive for delete_stream_data().
+    std::shared_mutex deletion_mutex_;
 };
 
 // Decoded query parameters ("a=1&b=x%20y"); later duplicates are ignored.

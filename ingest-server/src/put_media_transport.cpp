@@ -195,7 +195,10 @@ private:
                 if (auto self = weak.lock()) self->on_ack(ack, since_first_byte);
             });
         };
-        if (plan_.stream_active) hub_ = media_.live_hub(plan_.stream);
+        // A DeleteStream that completed after the check ended the plan's hub: refuse with 4008.
+        if (plan_.hub && plan_.hub->ended()) plan_.stream_active = false;
+        if (plan_.stream_active) hub_ = plan_.hub;
+        plan_.hub.reset();
         session_ = std::make_shared<PutMediaSession>(media_.store(), plan_.options, std::move(acks), hub_);
         {
             std::lock_guard ingest(*claim_->ingest_lock);

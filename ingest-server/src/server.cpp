@@ -178,12 +178,12 @@ private:
     storage::DeleteStreamData delete_stream_data() {
         std::weak_ptr<MediaService> weak_media = ctx_ ? ctx_->media : nullptr;
         return [store = store_.get(), weak_media](const storage::StreamInfo& info) -> std::error_code {
+            auto remove = [&] {
+                auto ec = store->delete_stream(info.name);
+                return ec == storage::Errc::resource_not_found ? std::error_code{} : ec;
+            };
             const auto media = weak_media.lock();
-            if (media) media->stream_deleting(info.name);
-            auto ec = store->delete_stream(info.name);
-            if (ec == storage::Errc::resource_not_found) ec = {};
-            if (!ec && media) media->stream_deleted(info.name);
-            return ec;
+            return media ? media->delete_stream_data(info.name, remove) : remove();
         };
     }
 

@@ -132,5 +132,48 @@ TEST(MediaServiceChecks, StreamBeingDeletedGetsStreamNotActiveOrNotFound) {
     EXPECT_TRUE(checked);
 }
 
+// A check that completed just before DeleteStream, for a connection that starts after it: the plan's hub is
+// ended by the delete, so the connection refuses (PutMedia: 4008) or ends (GetMedia) instead of living on
+// a fresh hub nothing would ever end; and the delete's data step removed what the check opened.
+TEST(MediaServiceChecks, PlansCheckedBeforeADeleteFindTheirHubEnded) {
+    kinema::test::TempDir dir;
+    storage::CatalogError error;
+    auto catalog = storage::Catalog::open(dir.path(), {}, error);
+    ASSERT_TRUE(catalog) << error.message;
+    auto store = storage::FragmentStore::open(dir.path());
+    Metrics metrics;
+    MediaService media(*catalog, *store, metrics, {});
+    storage::StreamInfo info;
+    ASSERT_FALSE(catalog->create_stream({"cam1", "", "", "", 24, {}}, &info));
+
+    ApiRequest put;
+    put.method = "POST";
+    put.headers = {{"x-amzn-stream-name", "cam1"}, {"x-amzn-fragment-timecode-type", "ABSOLUTE"}};
+    ApiRequest get;
+    get.method = "POST";
+    get.body = R"({"StreamName":"cam1","StartSelector":{"StartSelectorType":"NOW"}})";
+    PutMediaPlan put_plan;
+    ASSERT_EQ(media.prepare_put_media(put, put_plan).error_type, "");
+    GetMediaPlan get_plan;
+    ASSERT_EQ(media.prepare_get_media(get, get_plan).error_type, "");
+    ASSERT_TRUE(put_plan.stream_active);
+    ASSERT_TRUE(put_plan.hub && get_plan.hub);
+    EXPECT_EQ(put_plan.hub, get_plan.hub);
+    EXPECT_FALSE(get_plan.hub->ended());
+    ASSERT_TRUE(store->is_open("cam1"));
+
+    auto delete_data = [&](const storage::StreamInfo& deleting) {
+        return media.delete_stream_data(deleting.name, [&] { return store->delete_stream(deleting.name); });
+    };
+    ASSERT_FALSE(catalog->delete_stream({{}, info.arn}, {}, delete_data));
+    EXPECT_TRUE(put_plan.hub->ended());
+    EXPECT_TRUE(get_plan.hub->ended());
+    EXPECT_FALSE(store->is_open("cam1"));
+    // A later check finds no stream, and no hub is made for it.
+    GetMediaPlan after;
+    EXPECT_EQ(media.prepare_get_media(get, after).status, 404u);
+    EXPECT_FALSE(after.hub);
+}
+
 }  // namespace
 }  // namespace kinema::server
