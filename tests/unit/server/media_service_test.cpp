@@ -2,6 +2,8 @@
 // checks against a stream being deleted.
 #include <gtest/gtest.h>
 
+#include <memory>
+
 #include "media_service.h"
 #include "metrics.h"
 #include "subprocess.h"
@@ -90,37 +92,47 @@ TEST(ProducerRegistry, EndStreamRevokesTheProducerAndFreesTheName) {
     registry.release(*producer);  // late release of the ended claim: harmless
 }
 
+// A catalog and store in a temporary directory, stream cam1 (retention 24 h), and a PutMedia and a GetMedia
+// (NOW) request for it.
+class MediaServiceChecks : public ::testing::Test {
+protected:
+    void SetUp() override {
+        storage::CatalogError error;
+        catalog = storage::Catalog::open(dir.path(), {}, error);
+        ASSERT_TRUE(catalog) << error.message;
+        store = storage::FragmentStore::open(dir.path());
+        media = std::make_unique<MediaService>(*catalog, *store, metrics, MediaServiceOptions{});
+        ASSERT_FALSE(catalog->create_stream({"cam1", "", "", "", 24, {}}, &info));
+        put.method = "POST";
+        put.headers = {{"x-amzn-stream-name", "cam1"}, {"x-amzn-fragment-timecode-type", "ABSOLUTE"}};
+        get.method = "POST";
+        get.body = R"({"StreamName":"cam1","StartSelector":{"StartSelectorType":"NOW"}})";
+    }
+
+    kinema::test::TempDir dir;
+    std::unique_ptr<storage::Catalog> catalog;
+    std::unique_ptr<storage::FragmentStore> store;
+    Metrics metrics;
+    std::unique_ptr<MediaService> media;
+    storage::StreamInfo info;
+    ApiRequest put;
+    ApiRequest get;
+};
+
 // PutMedia and GetMedia requests for a stream that is DELETING (between DeleteStream's mark and the removal
 // of its row; also a deletion that failed and waits for the next start).
-TEST(MediaServiceChecks, StreamBeingDeletedGetsStreamNotActiveOrNotFound) {
-    kinema::test::TempDir dir;
-    storage::CatalogError error;
-    auto catalog = storage::Catalog::open(dir.path(), {}, error);
-    ASSERT_TRUE(catalog) << error.message;
-    auto store = storage::FragmentStore::open(dir.path());
-    Metrics metrics;
-    MediaService media(*catalog, *store, metrics, {});
-    storage::StreamInfo info;
-    ASSERT_FALSE(catalog->create_stream({"cam1", "", "", "", 24, {}}, &info));
-
-    ApiRequest put;
-    put.method = "POST";
-    put.headers = {{"x-amzn-stream-name", "cam1"}, {"x-amzn-fragment-timecode-type", "ABSOLUTE"}};
-    ApiRequest get;
-    get.method = "POST";
-    get.body = R"({"StreamName":"cam1","StartSelector":{"StartSelectorType":"NOW"}})";
-
+TEST_F(MediaServiceChecks, StreamBeingDeletedGetsStreamNotActiveOrNotFound) {
     bool checked = false;
     auto delete_data = [&](const storage::StreamInfo& deleting) -> std::error_code {
         EXPECT_EQ(deleting.status, storage::StreamStatus::deleting);
         // PutMedia is accepted and answered with ERROR 4008 (STREAM_NOT_ACTIVE), as KVS does.
         PutMediaPlan put_plan;
-        const auto put_response = media.prepare_put_media(put, put_plan);
+        const auto put_response = media->prepare_put_media(put, put_plan);
         EXPECT_EQ(put_response.error_type, "") << put_response.body;
         EXPECT_FALSE(put_plan.stream_active);
         // GetMedia is refused.
         GetMediaPlan get_plan;
-        const auto get_response = media.prepare_get_media(get, get_plan);
+        const auto get_response = media->prepare_get_media(get, get_plan);
         EXPECT_EQ(get_response.status, 404u);
         EXPECT_EQ(get_response.error_type, "ResourceNotFoundException");
         // Neither brings the stream's data back while it is being removed.
@@ -135,27 +147,11 @@ TEST(MediaServiceChecks, StreamBeingDeletedGetsStreamNotActiveOrNotFound) {
 // A check that completed just before DeleteStream, for a connection that starts after it: the plan's hub is
 // ended by the delete, so the connection refuses (PutMedia: 4008) or ends (GetMedia) instead of living on
 // a fresh hub nothing would ever end; and the delete's data step removed what the check opened.
-TEST(MediaServiceChecks, PlansCheckedBeforeADeleteFindTheirHubEnded) {
-    kinema::test::TempDir dir;
-    storage::CatalogError error;
-    auto catalog = storage::Catalog::open(dir.path(), {}, error);
-    ASSERT_TRUE(catalog) << error.message;
-    auto store = storage::FragmentStore::open(dir.path());
-    Metrics metrics;
-    MediaService media(*catalog, *store, metrics, {});
-    storage::StreamInfo info;
-    ASSERT_FALSE(catalog->create_stream({"cam1", "", "", "", 24, {}}, &info));
-
-    ApiRequest put;
-    put.method = "POST";
-    put.headers = {{"x-amzn-stream-name", "cam1"}, {"x-amzn-fragment-timecode-type", "ABSOLUTE"}};
-    ApiRequest get;
-    get.method = "POST";
-    get.body = R"({"StreamName":"cam1","StartSelector":{"StartSelectorType":"NOW"}})";
+TEST_F(MediaServiceChecks, PlansCheckedBeforeADeleteFindTheirHubEnded) {
     PutMediaPlan put_plan;
-    ASSERT_EQ(media.prepare_put_media(put, put_plan).error_type, "");
+    ASSERT_EQ(media->prepare_put_media(put, put_plan).error_type, "");
     GetMediaPlan get_plan;
-    ASSERT_EQ(media.prepare_get_media(get, get_plan).error_type, "");
+    ASSERT_EQ(media->prepare_get_media(get, get_plan).error_type, "");
     ASSERT_TRUE(put_plan.stream_active);
     ASSERT_TRUE(put_plan.hub && get_plan.hub);
     EXPECT_EQ(put_plan.hub, get_plan.hub);
@@ -163,7 +159,7 @@ TEST(MediaServiceChecks, PlansCheckedBeforeADeleteFindTheirHubEnded) {
     ASSERT_TRUE(store->is_open("cam1"));
 
     auto delete_data = [&](const storage::StreamInfo& deleting) {
-        return media.delete_stream_data(deleting.name, [&] { return store->delete_stream(deleting.name); });
+        return media->delete_stream_data(deleting.name, [&] { return store->delete_stream(deleting.name); });
     };
     ASSERT_FALSE(catalog->delete_stream({{}, info.arn}, {}, delete_data));
     EXPECT_TRUE(put_plan.hub->ended());
@@ -171,7 +167,7 @@ TEST(MediaServiceChecks, PlansCheckedBeforeADeleteFindTheirHubEnded) {
     EXPECT_FALSE(store->is_open("cam1"));
     // A later check finds no stream, and no hub is made for it.
     GetMediaPlan after;
-    EXPECT_EQ(media.prepare_get_media(get, after).status, 404u);
+    EXPECT_EQ(media->prepare_get_media(get, after).status, 404u);
     EXPECT_FALSE(after.hub);
 }
 
