@@ -309,11 +309,13 @@ private:
     }
 
     void drain_live() {
-        if (closed_ || ending_ || writing_ || !viewer_) return;
-        auto items = viewer_->take();
+        if (closed_ || ending_ || !viewer_) return;
+        // Reported even while a write is stuck: a viewer that stopped reading is the one that skips.
         const auto skipped = viewer_->frames_skipped();
         stream_metrics_->frames_skipped(skipped - skipped_reported_);
         skipped_reported_ = skipped;
+        if (writing_) return;
+        auto items = viewer_->take();
         if (items.empty()) {
             if (stream_deleted_) end_with_error(kStreamGoneCode, kStreamGoneId);
             return;

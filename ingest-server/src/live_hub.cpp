@@ -1,6 +1,7 @@
 #include "live_hub.h"
 
 #include <algorithm>
+#include <utility>
 
 #include <kinema/media/mkv_writer.h>
 
@@ -15,8 +16,9 @@ std::vector<LiveItem> LiveViewer::take() {
     return items;
 }
 
-std::uint64_t LiveViewer::frames_skipped() const {
+std::uint64_t LiveViewer::frames_skipped() {
     std::lock_guard lock(mutex_);
+    skip_unreported_ = false;
     return skipped_;
 }
 
@@ -37,24 +39,21 @@ bool LiveViewer::push(const LiveItem& item, bool& skipped) {
     const bool fits = bytes_ + item.bytes() <= max_bytes_;
     const bool resume_point = item.kind == LiveItem::Kind::fragment_begin ||
                               (item.kind == LiveItem::Kind::frame && item.key && cluster_open_);
-    if (skipping_ && !(resume_point && fits)) {
-        if (item.kind == LiveItem::Kind::frame) {
-            skipped = true;
-            ++skipped_;
-        }
+    const auto skip = [&] {
         if (item.kind == LiveItem::Kind::fragment_begin) cluster_open_ = false;
+        if (item.kind != LiveItem::Kind::frame) return false;
+        skipped = true;
+        ++skipped_;
+        return !std::exchange(skip_unreported_, true);
+    };
+    if (skipping_ && !(resume_point && fits)) {
         // The closing tags of a fragment whose start went out are tiny and keep the output well formed.
         if (item.kind == LiveItem::Kind::fragment_end && cluster_open_) push_unbounded(item);
-        return false;
+        return skip();
     }
     if (!fits && item.kind != LiveItem::Kind::fragment_end) {
         skipping_ = true;
-        if (item.kind == LiveItem::Kind::frame) {
-            skipped = true;
-            ++skipped_;
-        }
-        if (item.kind == LiveItem::Kind::fragment_begin) cluster_open_ = false;
-        return false;
+        return skip();
     }
     skipping_ = false;
     const bool was_empty = queue_.empty();

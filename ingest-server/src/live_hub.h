@@ -52,7 +52,9 @@ class LiveViewer {
 public:
     // Everything queued, in order (moved out). From the viewer's strand.
     std::vector<LiveItem> take();
-    std::uint64_t frames_skipped() const;
+    // Frames skipped so far. From the viewer's strand; re-arms the notification of the next skip, so that a
+    // viewer stuck in a write still reports its skips (at most one notification pending).
+    std::uint64_t frames_skipped();
     std::size_t queued_bytes() const;
 
 private:
@@ -60,7 +62,8 @@ private:
     LiveViewer(std::size_t max_bytes, std::function<void()> notify)
         : max_bytes_(max_bytes), notify_(std::move(notify)) {}
     // Queues `item` under the skip policy; returns true when the viewer must be notified (its queue was
-    // empty). `skipped` counts a frame dropped here.
+    // empty, or it skipped a frame since it last read frames_skipped()). `skipped` counts a frame dropped
+    // here.
     bool push(const LiveItem& item, bool& skipped);
     void push_unbounded(const LiveItem& item);
 
@@ -71,6 +74,7 @@ private:
     bool skipping_ = false;
     bool cluster_open_ = false;  // the current fragment's start was queued
     std::uint64_t skipped_ = 0;
+    bool skip_unreported_ = false;
     std::function<void()> notify_;
 };
 

@@ -183,7 +183,8 @@ TEST(GetMediaSlowViewer, IsSkippedAndCountedWhileIngestContinues) {
     ASSERT_NE(at, std::string::npos) << metrics;
     EXPECT_GT(std::stod(metrics.substr(
                   at + std::string("kinema_live_frames_skipped_total{stream=\"cam1\"} ").size())),
-              0.0);
+              0.0)
+        << metrics;
     EXPECT_NE(metrics.find("kinema_get_media_viewers 1"), std::string::npos);
 }
 

@@ -114,6 +114,26 @@ TEST(LiveHub, SlowViewerSkipsToTheNextFragmentWithoutHoldingBackOthers) {
     EXPECT_EQ(hub.frames_skipped(), slow->frames_skipped());
 }
 
+TEST(LiveHub, StuckViewerIsNotifiedOfItsFirstSkipUntilItReadsTheCount) {
+    // A viewer stuck in a write never takes its queue, so "the queue was empty" never notifies it again;
+    // the first skip after each reading of the count does, so that its skips reach the metrics.
+    LiveHubOptions options;
+    options.viewer_queue_bytes = 1000;
+    LiveHub hub(options);
+    int notified = 0;
+    auto viewer = hub.join_now([&] { ++notified; });
+    hub.on_live_fragment_begin(start_at(0));
+    EXPECT_EQ(notified, 1);  // the queue was empty
+    for (int f = 0; f < 10; ++f)
+        send_frame(hub, static_cast<std::int16_t>(40 * f), f == 0, 200);
+    EXPECT_EQ(notified, 2);  // frames 0-3 fit; frame 4 is the first skip, 5-9 notify no more
+    EXPECT_EQ(viewer->frames_skipped(), 6u);
+    send_frame(hub, 400, false, 200);
+    send_frame(hub, 440, false, 200);
+    EXPECT_EQ(notified, 3);  // re-armed by reading the count
+    EXPECT_EQ(viewer->frames_skipped(), 8u);
+}
+
 TEST(LiveHub, JoinAfterWaitsUntilTheArchiveHasCaughtUp) {
     LiveHub hub;
     hub.on_live_fragment_begin(start_at(0));
