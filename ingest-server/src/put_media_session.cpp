@@ -1,6 +1,7 @@
 #include "put_media_session.h"
 
 #include <algorithm>
+#include <cstring>
 #include <limits>
 #include <map>
 #include <mutex>
@@ -27,6 +28,40 @@ std::int64_t ticks_to_ms(std::int64_t ticks, std::uint64_t scale_ns) {
     }
     return media::Timestamp::from_nanoseconds(ns).milliseconds();
 }
+
+// The session's input: the fragment in progress (or the stream header being read) and the bytes after it,
+// contiguous so that a complete fragment is appended to the store straight from here. Transports read
+// into prepare()'s space, so the bytes are copied once from the socket and once into the store. Unlike a
+// std::vector it does not zero the space it grows by, which would be one more pass over every byte.
+class InputBuffer {
+public:
+    std::uint8_t* data() noexcept { return data_.get(); }
+    std::size_t size() const noexcept { return size_; }
+
+    std::span<std::uint8_t> prepare(std::size_t n) {
+        if (capacity_ - size_ < n) {
+            const std::size_t capacity = std::max(size_ + n, capacity_ * 2);
+            auto grown = std::make_unique_for_overwrite<std::uint8_t[]>(capacity);
+            if (size_ != 0) std::memcpy(grown.get(), data_.get(), size_);
+            data_ = std::move(grown);
+            capacity_ = capacity;
+        }
+        return {data_.get() + size_, n};
+    }
+    void commit(std::size_t n) noexcept { size_ += std::min(n, capacity_ - size_); }
+    void erase_front(std::size_t n) noexcept {
+        n = std::min(n, size_);
+        if (n != size_) std::memmove(data_.get(), data_.get() + n, size_ - n);
+        size_ -= n;
+    }
+    // Keeps the memory: a transport's read may still be writing into prepare()'s space.
+    void clear() noexcept { size_ = 0; }
+
+private:
+    std::unique_ptr<std::uint8_t[]> data_;
+    std::size_t size_ = 0;
+    std::size_t capacity_ = 0;
+};
 
 // The ACK side of a session. Shared with the store's commit callbacks and the tail subscription, which
 // may run after the session is gone; the mutex orders RECEIVED before PERSISTED when a commit completes
@@ -153,11 +188,15 @@ public:
 
     ~Impl() override { abort(); }
 
-    State feed(std::span<const std::uint8_t> bytes) {
+    std::span<std::uint8_t> input_space(std::size_t size) { return buffer_.prepare(size); }
+
+    State commit_input(std::size_t n) {
         if (state_ == State::ended) return state_;
+        const std::size_t at = buffer_.size();
+        buffer_.commit(n);
+        const std::span<const std::uint8_t> bytes(buffer_.data() + at, buffer_.size() - at);
         stats_.bytes += bytes.size();
         now_ = options_.clock();
-        buffer_.insert(buffer_.end(), bytes.begin(), bytes.end());
         media::ParseError parse = reader_->feed(bytes);
         if (parse) fail(map_parse_error(parse), current_timecode_ms());
         if (!failure_ && in_fragment_ && reader_->offset() - fragment_offset_ > options_.max_fragment_bytes) {
@@ -464,7 +503,6 @@ private:
         in_fragment_ = false;
         end_live("");
         buffer_.clear();
-        buffer_.shrink_to_fit();
     }
 
     void fail(AckError error, std::int64_t timecode_ms) {
@@ -487,7 +525,7 @@ private:
             in_fragment_ ? fragment_offset_ : (header_pending_ ? segment_offset_ : last_boundary_);
         if (keep_from <= buffer_base_) return;
         std::uint64_t drop = std::min<std::uint64_t>(keep_from - buffer_base_, buffer_.size());
-        buffer_.erase(buffer_.begin(), buffer_.begin() + static_cast<std::ptrdiff_t>(drop));
+        buffer_.erase_front(drop);
         buffer_base_ += drop;
     }
 
@@ -507,7 +545,7 @@ private:
     Timestamp now_;
 
     // Input bytes from buffer_base_ on: the fragment in progress, or the header being read.
-    Bytes buffer_;
+    InputBuffer buffer_;
     std::uint64_t buffer_base_ = 0;
     std::uint64_t last_boundary_ = 0;
 
@@ -534,7 +572,16 @@ PutMediaSession::PutMediaSession(storage::FragmentStore& store, PutMediaOptions 
     : impl_(std::make_unique<Impl>(store, std::move(options), std::move(acks), std::move(live))) {}
 PutMediaSession::~PutMediaSession() = default;
 PutMediaSession::State PutMediaSession::feed(std::span<const std::uint8_t> bytes) {
-    return impl_->feed(bytes);
+    if (impl_->state() == State::ended) return State::ended;
+    const auto space = impl_->input_space(bytes.size());
+    if (!bytes.empty()) std::memcpy(space.data(), bytes.data(), bytes.size());
+    return impl_->commit_input(bytes.size());
+}
+std::span<std::uint8_t> PutMediaSession::input_space(std::size_t size) {
+    return impl_->input_space(size);
+}
+PutMediaSession::State PutMediaSession::commit_input(std::size_t n) {
+    return impl_->commit_input(n);
 }
 PutMediaSession::State PutMediaSession::finish() {
     return impl_->finish();

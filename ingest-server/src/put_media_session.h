@@ -71,6 +71,11 @@ public:
 
     // The next bytes of the MKV stream. After `ended` the rest of the input is ignored.
     State feed(std::span<const std::uint8_t> bytes);
+    // The same without a copy: a transport reads up to `size` bytes into input_space(size), then
+    // commit_input(n) takes the first n of them as the next bytes. The space stays valid until the next
+    // input_space() and until the session is destroyed; finish() and abort() do not free it.
+    std::span<std::uint8_t> input_space(std::size_t size);
+    State commit_input(std::size_t n);
     // Clean end of the input (end of the chunked body, WebSocket close): an open unknown-size Cluster that
     // ends on a block boundary is complete and stored; one cut inside a block is dropped.
     State finish();

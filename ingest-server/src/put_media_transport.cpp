@@ -25,6 +25,9 @@ namespace asio = boost::asio;
 
 namespace {
 
+// Bytes a PutMedia read asks for. A WebSocket read also stops at the end of the frame it is in.
+constexpr std::size_t kReadBytes = 64 * 1024;
+
 class PutMediaConnection : public Connection, public std::enable_shared_from_this<PutMediaConnection> {
 public:
     PutMediaConnection(asio::any_io_executor executor, PutMediaPlan plan, std::string request_id,
@@ -56,7 +59,7 @@ protected:
     // Transport hooks, all on the strand.
     virtual void reject(ApiResponse response) = 0;  // before anything was accepted: an HTTP error, close
     virtual void accept() = 0;                      // upgrade / 200 header; then calls on_accepted()
-    virtual void read_more() = 0;                   // next bytes -> on_bytes / end_input
+    virtual void read_more() = 0;                   // next bytes -> on_input / end_input
     virtual void write_ack(const std::string& json) = 0;  // one ACK; calls on_written() when done
     virtual void close_output() = 0;  // after the last ACK: close frame / last chunk, close
     virtual void close_now() = 0;     // the connection is gone or revoked
@@ -78,18 +81,26 @@ protected:
         read_more();
     }
 
-    // A piece of the MKV stream. Returns true when the transport should read on (after releasing `bytes`).
-    bool on_bytes(std::span<const std::uint8_t> bytes) {
-        spdlog::trace("stream {} session {}: {} bytes in", plan_.stream, id_, bytes.size());
+    // Where the transport reads the next bytes of the MKV stream: straight into the session's input, which
+    // keeps the fragment in progress, so that no byte is copied between the socket and the store. The space
+    // stays valid while the read is in flight, even if the session is aborted from another thread.
+    std::span<std::uint8_t> input_space(std::size_t size) {
+        std::lock_guard ingest(*claim_->ingest_lock);
+        return session_->input_space(size);
+    }
+
+    // `n` bytes arrived in input_space(). Returns true when the transport should read on.
+    bool on_input(std::size_t n) {
+        spdlog::trace("stream {} session {}: {} bytes in", plan_.stream, id_, n);
         if (input_done_) return false;
         claim_->touch();
         received_since_idle_ = true;
-        stream_metrics_->bytes_in(bytes.size());
+        stream_metrics_->bytes_in(n);
         PutMediaSession::State state;
         {
             std::lock_guard ingest(*claim_->ingest_lock);
             if (claim_->revoked) return false;
-            state = session_->feed(bytes);
+            state = session_->commit_input(n);
         }
         if (state == PutMediaSession::State::ended) {
             spdlog::warn("stream {} session {}: PutMedia ended: {}", plan_.stream, id_,
@@ -342,20 +353,21 @@ private:
     }
 
     void read_more() override {
-        ws_.async_read(buffer_, [self = std::static_pointer_cast<WebSocketPutMedia>(shared_from_this())](
-                                    beast::error_code ec, std::size_t) {
-            if (ec) {
-                // A close frame is the producer's clean end; anything else (reset, EOF without close)
-                // drops the fragment in progress.
-                const bool clean = ec == websocket::error::closed;
-                if (clean) self->output_closed_ = true;  // nothing more can be sent after a close
-                return self->end_input(clean);
-            }
-            const auto data = self->buffer_.cdata();
-            const bool more = self->on_bytes({static_cast<const std::uint8_t*>(data.data()), data.size()});
-            self->buffer_.consume(self->buffer_.size());
-            if (more) self->read_more();
-        });
+        // Whatever the message boundaries: PutMedia's MKV is one byte stream. Beast reads a frame's payload
+        // straight into this buffer and unmasks it there.
+        const auto space = input_space(kReadBytes);
+        ws_.async_read_some(asio::buffer(space.data(), space.size()),
+                            [self = std::static_pointer_cast<WebSocketPutMedia>(shared_from_this())](
+                                beast::error_code ec, std::size_t n) {
+                                if (ec) {
+                                    // A close frame is the producer's clean end; anything else (reset, EOF
+                                    // without close) drops the fragment in progress.
+                                    const bool clean = ec == websocket::error::closed;
+                                    if (clean) self->output_closed_ = true;  // nothing more can be sent
+                                    return self->end_input(clean);
+                                }
+                                if (self->on_input(n)) self->read_more();
+                            });
     }
 
     void write_ack(const std::string& json) override {
@@ -385,7 +397,6 @@ private:
 
     websocket::stream<beast::tcp_stream> ws_;
     FullRequest request_;
-    beast::flat_buffer buffer_;
     std::size_t max_message_;
 };
 
@@ -405,7 +416,7 @@ public:
         parser_.body_limit(boost::none);
         // Beast reads at most max(512, capacity - size) bytes per read (beast::read_size): left at its
         // capacity after the request header, the buffer would take the body 512 bytes per system call.
-        buffer_.reserve(chunk_.size());
+        buffer_.reserve(kReadBytes);
     }
 
 private:
@@ -440,14 +451,16 @@ private:
 
     void read_more() override {
         if (body_complete_) return end_input(true);
-        parser_.get().body().data = chunk_.data();
-        parser_.get().body().size = chunk_.size();
+        // The parser writes the body's bytes (chunk framing removed) straight into the session's input.
+        const auto space = input_space(kReadBytes);
+        parser_.get().body().data = space.data();
+        parser_.get().body().size = space.size();
         reading_ = true;
         http::async_read_some(stream_, buffer_, parser_, [keep = self()](beast::error_code ec, std::size_t) {
             keep->reading_ = false;
             if (keep->draining_) return keep->drain_for(std::chrono::seconds(2));
             if (ec == http::error::need_buffer) ec = {};
-            const std::size_t n = keep->chunk_.size() - keep->parser_.get().body().size;
+            const std::size_t n = kReadBytes - keep->parser_.get().body().size;
             if (ec) {
                 spdlog::debug("stream session {}: PutMedia body read ended: {}", keep->id_, ec.message());
                 return keep->end_input(false);
@@ -459,13 +472,13 @@ private:
                     keep->end_input(true);
                 return;
             }
-            if (keep->on_bytes({keep->chunk_.data(), n})) keep->read_more();
+            if (keep->on_input(n)) keep->read_more();
         });
     }
 
     void on_bytes_then_end(std::size_t n) {
         body_complete_ = true;
-        if (on_bytes({chunk_.data(), n})) read_more();
+        if (on_input(n)) read_more();
     }
 
     void write_ack(const std::string& json) override {
@@ -509,7 +522,7 @@ private:
     }
 
     void drain() {
-        stream_.async_read_some(asio::buffer(chunk_), [keep = self()](beast::error_code ec, std::size_t) {
+        stream_.async_read_some(asio::buffer(discard_), [keep = self()](beast::error_code ec, std::size_t) {
             if (ec) return keep->close_now();
             keep->drain();
         });
@@ -525,7 +538,7 @@ private:
     beast::flat_buffer buffer_;
     bool expect_continue_ = false;
     http::request_parser<http::buffer_body> parser_;
-    std::array<std::uint8_t, 64 * 1024> chunk_{};
+    std::array<std::uint8_t, 16 * 1024> discard_{};  // drain() reads into it
     std::shared_ptr<std::string> head_;
     std::string framed_;
     bool body_complete_ = false;

@@ -248,6 +248,39 @@ TEST_F(PutMediaSessionTest, ProducerErrorsSendOneErrorAckAndEndTheSession) {
     }
 }
 
+TEST_F(PutMediaSessionTest, InputSpaceTakesShortReadsAndOutlivesAnAbort) {
+    // As the transports use it: ask for a read's worth of space, get fewer bytes (a short read).
+    auto stream = make_stream(kThreeFragments);
+    AckLog log;
+    PutMediaSession session(*store_, options(), log.sink());
+    std::size_t pos = 0;
+    for (std::size_t step = 1; pos < stream.bytes.size(); step = step * 3 % 1000 + 1) {
+        const auto space = session.input_space(1000);
+        ASSERT_EQ(space.size(), 1000u);
+        const std::size_t n = std::min(step, stream.bytes.size() - pos);
+        std::copy_n(stream.bytes.begin() + static_cast<std::ptrdiff_t>(pos), n, space.begin());
+        ASSERT_EQ(session.commit_input(n), PutMediaSession::State::active);
+        pos += n;
+    }
+    EXPECT_EQ(session.finish(), PutMediaSession::State::ended);
+    wait_acknowledged(session);
+    auto fragments = stored();
+    ASSERT_EQ(fragments.size(), 3u);
+    for (std::size_t i = 0; i < fragments.size(); ++i)
+        EXPECT_EQ(*fragments[i].bytes, stream.clusters[i]) << i;
+
+    // A session aborted (producer replaced, stream deleted) while a read into its space is in flight: the
+    // space stays writable (ASan would see otherwise), and what arrives is ignored.
+    auto next = make_stream({{4000, 2}});
+    PutMediaSession cut(*store_, options(), log.sink());
+    cut.feed(std::span(next.bytes).first(next.bytes.size() / 2));
+    const auto space = cut.input_space(4096);
+    cut.abort();
+    std::fill(space.begin(), space.end(), std::uint8_t{0xAB});
+    EXPECT_EQ(cut.commit_input(space.size()), PutMediaSession::State::ended);
+    EXPECT_EQ(stored().size(), 3u);
+}
+
 TEST_F(PutMediaSessionTest, DisconnectMidFragmentStoresNothingOfItAndTheNextSessionContinues) {
     auto stream = make_stream(kThreeFragments);
     const std::size_t cut = stream.header.size() + stream.clusters[0].size() + stream.clusters[1].size() / 2;
