@@ -29,6 +29,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <deque>
 #include <filesystem>
 #include <fstream>
@@ -550,6 +551,47 @@ Throughput http_single_stream(const ServerProcess& server, const Clip& clip, con
             100 * (server.cpu_seconds() - cpu0) / seconds};
 }
 
+// The transport alone: the same stream, client and messages as ws_single_stream, into a WebSocket endpoint
+// in this process (Beast, as the server) that unmasks and discards: what loopback TCP and WebSocket framing
+// cost on this machine before any parsing or storage.
+double ws_sink_mbps(const Clip& clip, int fragments, double& sink_ms_per_mb) {
+    const Bytes stream = build_stream(clip, fragments);
+    asio::io_context sink_ioc;
+    tcp::acceptor acceptor(sink_ioc, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    Clock::time_point done;
+    double sink_cpu_seconds = 0;
+    std::thread sink([&] {
+        websocket::stream<tcp::socket> ws(acceptor.accept());
+        ws.accept();
+        ws.read_message_max(0);
+        std::vector<std::uint8_t> buffer(kMessageBytes);
+        std::size_t received = 0;
+        beast::error_code ec;
+        timespec cpu0{};
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu0);
+        while (received < stream.size() && !ec)
+            received += ws.read_some(asio::buffer(buffer), ec);
+        done = Clock::now();
+        timespec cpu1{};
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu1);
+        sink_cpu_seconds = static_cast<double>(cpu1.tv_sec - cpu0.tv_sec) +
+                           static_cast<double>(cpu1.tv_nsec - cpu0.tv_nsec) / 1e9;
+    });
+    asio::io_context ioc;
+    websocket::stream<tcp::socket> ws(ioc);
+    ws.next_layer().connect(acceptor.local_endpoint());
+    ws.next_layer().set_option(tcp::no_delay(true));
+    ws.handshake("127.0.0.1", "/");
+    ws.binary(true);
+    ws.write_buffer_bytes(kMessageBytes);
+    const auto t0 = Clock::now();
+    for (std::size_t at = 0; at < stream.size(); at += kMessageBytes)
+        ws.write(asio::buffer(stream.data() + at, std::min(kMessageBytes, stream.size() - at)));
+    sink.join();
+    sink_ms_per_mb = sink_cpu_seconds * 1000 / (static_cast<double>(stream.size()) / 1e6);
+    return static_cast<double>(stream.size()) * 8 / std::chrono::duration<double>(done - t0).count() / 1e6;
+}
+
 // The store's own append of the clip's first fragment (its Cluster bytes), as fast as it goes, then the
 // commit of everything: the ceiling for ingest on this disk.
 double raw_append_mbps(const fs::path& dir, const Clip& clip, int fragments) {
@@ -645,6 +687,8 @@ int main(int argc, char** argv) {
             Throughput http_best;
             double client_cpu_pct = 0;
             double raw = 0;
+            double transport = 0;
+            double transport_receiver_ms_per_mb = 0;
             for (int round = 0; round < 3; ++round) {
                 const std::string name = "fast" + std::to_string(round);
                 create_stream(port, name);
@@ -658,6 +702,12 @@ int main(int argc, char** argv) {
                 const Throughput http = http_single_stream(server, clip, name + "-http", kFragments);
                 if (http.mbps > http_best.mbps) http_best = http;
                 raw = std::max(raw, raw_append_mbps(dir / ("raw" + std::to_string(round)), clip, kFragments));
+                double sink_ms_per_mb = 0;
+                const double mbps = ws_sink_mbps(clip, kFragments, sink_ms_per_mb);
+                if (mbps > transport) {
+                    transport = mbps;
+                    transport_receiver_ms_per_mb = sink_ms_per_mb;
+                }
             }
             std::printf("single_stream_mbps: %.0f\n", ws_best.mbps);
             std::printf("single_stream_server_cpu_pct: %.1f\n", ws_best.server_cpu_pct);
@@ -665,6 +715,8 @@ int main(int argc, char** argv) {
             std::printf("single_stream_http_mbps: %.0f\n", http_best.mbps);
             std::printf("single_stream_http_server_cpu_pct: %.1f\n", http_best.server_cpu_pct);
             std::printf("raw_append_mbps: %.0f\n", raw);
+            std::printf("ws_transport_only_mbps: %.0f\n", transport);
+            std::printf("ws_transport_only_receiver_cpu_ms_per_mb: %.3f\n", transport_receiver_ms_per_mb);
             std::printf("single_stream_ratio: %.2f\n", ws_best.mbps / raw);
             std::printf("single_stream_http_ratio: %.2f\n", http_best.mbps / raw);
             // What a ratio of 0.8 would cost at the CPU per byte measured here (server and load generator
