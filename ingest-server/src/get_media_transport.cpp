@@ -409,7 +409,9 @@ private:
     }
 
     void end_transport(bool server_stopping) override {
-        // The pending read sees the viewer's close reply (or the WebSocket timeout cuts a silent one).
+        // The pending read sees the viewer's close reply; a silent viewer is cut after
+        // kWebSocketCloseTimeout.
+        ws_.set_option(close_timeout());
         ws_.async_close(server_stopping ? websocket::close_code::going_away : websocket::close_code::normal,
                         [keep = self()](beast::error_code) { keep->close(); });
     }

@@ -380,11 +380,12 @@ private:
     }
 
     void close_output() override {
+        ws_.set_option(close_timeout());
         ws_.async_close(
             websocket::close_code::normal,
             [self = std::static_pointer_cast<WebSocketPutMedia>(shared_from_this())](beast::error_code) {
                 // The read loop sees the peer's close reply; a producer that never answers is
-                // cut by the WebSocket timeout.
+                // cut after kWebSocketCloseTimeout.
                 (void)self;
             });
     }

@@ -4,6 +4,8 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/websocket/stream_base.hpp>
+#include <chrono>
 #include <memory>
 #include <string>
 #include <utility>
@@ -39,6 +41,17 @@ void write_error_response(boost::beast::tcp_stream& stream, ApiResponse response
     auto out = make_http_response(std::move(response), request_id, false);
     boost::beast::http::async_write(
         stream, *out, [out, done = std::move(done)](boost::beast::error_code, std::size_t) { done(); });
+}
+
+// Before the server sends a WebSocket close: the peer gets this long to answer it, then the connection is
+// cut. Beast's suggested server settings give it the opening handshake's 30 s, which would hold a socket (and
+// a stopping server) for a viewer or producer that never answers.
+constexpr std::chrono::seconds kWebSocketCloseTimeout{5};
+
+inline boost::beast::websocket::stream_base::timeout close_timeout() {
+    auto timeout = boost::beast::websocket::stream_base::timeout::suggested(boost::beast::role_type::server);
+    timeout.handshake_timeout = kWebSocketCloseTimeout;
+    return timeout;
 }
 
 }  // namespace kinema::server

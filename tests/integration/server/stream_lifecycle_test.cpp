@@ -132,6 +132,28 @@ TEST_F(StreamLifecycleTest, DeleteStreamEndsLiveViewersAndTheProducerCleanly) {
     EXPECT_EQ(late.rejection().error_type(), "ResourceNotFoundException");
 }
 
+TEST_F(StreamLifecycleTest, AWebSocketViewerThatNeverAnswersTheCloseIsCutAfterTheCloseTimeout) {
+    // A raw socket that upgrades to WebSocket and then never sends a byte: not even the close reply.
+    StreamingHttpClient viewer(port());
+    viewer.start("GET", "/getMedia?StreamName=cam1&StartSelectorType=NOW",
+                 {{"Upgrade", "websocket"},
+                  {"Connection", "Upgrade"},
+                  {"Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="},
+                  {"Sec-WebSocket-Version", "13"}},
+                 false);
+    ASSERT_TRUE(viewer.read_head());
+    ASSERT_EQ(viewer.status(), 101u);
+    delete_stream("cam1");
+    // The server's close frame arrives, then, with no reply, the end of the connection: within the close
+    // timeout (kWebSocketCloseTimeout, 5 s), not the opening handshake's 30 s: read_until returns when the
+    // server closes. Its 20 s bound only keeps a failure from hanging.
+    viewer.read_until([](const std::string&) { return false; }, 20s);
+    EXPECT_TRUE(viewer.finished()) << "the server still holds the connection";
+    ASSERT_GE(viewer.body().size(), 4u);  // a close frame with its status code: 0x88 0x02 and 2 bytes
+    EXPECT_EQ(static_cast<unsigned char>(viewer.body()[viewer.body().size() - 4]) & 0x0F, 0x8)
+        << "the last frame is not a close frame";
+}
+
 TEST_F(StreamLifecycleTest, DeleteStreamEndsAChunkedHttpProducerWithError4008) {
     const auto stream = make_fragments(2);
     StreamingHttpClient producer(port());
