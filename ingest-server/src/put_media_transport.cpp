@@ -9,6 +9,9 @@
 #include <boost/beast/websocket.hpp>
 #include <deque>
 #include <map>
+#include <mutex>
+#include <utility>
+#include <vector>
 
 #include "http_session.h"
 #include "kvs_error.h"
@@ -27,6 +30,12 @@ namespace {
 
 // Bytes a PutMedia read asks for. A WebSocket read also stops at the end of the frame it is in.
 constexpr std::size_t kReadBytes = 64 * 1024;
+
+// ACKs on their way to a connection's strand (see PutMediaConnection::begin).
+struct AckInbox {
+    std::mutex mutex;
+    std::vector<std::pair<Ack, media::Duration>> acks;
+};
 
 class PutMediaConnection : public Connection, public std::enable_shared_from_this<PutMediaConnection> {
 public:
@@ -60,7 +69,8 @@ protected:
     virtual void reject(ApiResponse response) = 0;  // before anything was accepted: an HTTP error, close
     virtual void accept() = 0;                      // upgrade / 200 header; then calls on_accepted()
     virtual void read_more() = 0;                   // next bytes -> on_input / end_input
-    virtual void write_ack(const std::string& json) = 0;  // one ACK; calls on_written() when done
+    // Writes the first ACKs of `outbox` (at least one); returns how many, and calls on_written() when done.
+    virtual std::size_t write_acks(const std::deque<std::string>& outbox) = 0;
     virtual void close_output() = 0;  // after the last ACK: close frame / last chunk, close
     virtual void close_now() = 0;     // the connection is gone or revoked
 
@@ -155,7 +165,8 @@ protected:
 
     void on_written() {
         writing_ = false;
-        outbox_.pop_front();
+        outbox_.erase(outbox_.begin(), outbox_.begin() + static_cast<std::ptrdiff_t>(in_write_));
+        in_write_ = 0;
         flush();
     }
 
@@ -201,9 +212,27 @@ private:
             return reject(kvs_error(400, "ResourceInUseException",
                                     "stream " + plan_.stream + " already has an active PutMedia producer"));
         }
-        auto acks = [weak, executor = executor_](const Ack& ack, media::Duration since_first_byte) {
-            asio::post(executor, [weak, ack, since_first_byte] {
-                if (auto self = weak.lock()) self->on_ack(ack, since_first_byte);
+        // ACKs come from the session on this strand and from the store's commit thread (PERSISTED, a commit
+        // round's worth at once). They queue in the inbox, and one post hands a whole batch to the strand:
+        // not one post, and so one network-thread wake-up, per ACK.
+        auto inbox = std::make_shared<AckInbox>();
+        auto acks = [weak, executor = executor_, inbox](const Ack& ack, media::Duration since_first_byte) {
+            bool first = false;
+            {
+                std::lock_guard lock(inbox->mutex);
+                first = inbox->acks.empty();
+                inbox->acks.emplace_back(ack, since_first_byte);
+            }
+            if (!first) return;  // the post already queued takes this one too
+            asio::post(executor, [weak, inbox] {
+                std::vector<std::pair<Ack, media::Duration>> batch;
+                {
+                    std::lock_guard lock(inbox->mutex);
+                    batch.swap(inbox->acks);
+                }
+                if (auto self = weak.lock())
+                    for (const auto& [queued, since] : batch)
+                        self->on_ack(queued, since);
             });
         };
         // A DeleteStream that completed after the check ended the plan's hub: refuse with 4008.
@@ -274,7 +303,7 @@ private:
             return;
         }
         writing_ = true;
-        write_ack(outbox_.front());
+        in_write_ = write_acks(outbox_);
     }
 
     void finish_output_when_flushed() {
@@ -307,6 +336,7 @@ private:
     std::deque<std::string> outbox_;
     std::map<std::string, double> received_at_;  // fragment number -> RECEIVED latency, for commit latency
     bool writing_ = false;
+    std::size_t in_write_ = 0;  // ACKs at the front of outbox_ being written
     bool accepted_ = false;
     bool connected_ = false;
     bool input_done_ = false;
@@ -370,13 +400,16 @@ private:
                             });
     }
 
-    void write_ack(const std::string& json) override {
+    std::size_t write_acks(const std::deque<std::string>& outbox) override {
+        // One text message per ACK (DESIGN.md), and Beast writes one message at a time.
         ws_.text(true);
-        ws_.async_write(asio::buffer(json), [self = std::static_pointer_cast<WebSocketPutMedia>(
-                                                 shared_from_this())](beast::error_code ec, std::size_t) {
-            if (ec) return self->on_output_failed();
-            self->on_written();
-        });
+        ws_.async_write(asio::buffer(outbox.front()),
+                        [self = std::static_pointer_cast<WebSocketPutMedia>(shared_from_this())](
+                            beast::error_code ec, std::size_t) {
+                            if (ec) return self->on_output_failed();
+                            self->on_written();
+                        });
+        return 1;
     }
 
     void close_output() override {
@@ -482,17 +515,21 @@ private:
         if (on_input(n)) read_more();
     }
 
-    void write_ack(const std::string& json) override {
-        // One chunk per ACK line.
-        char size[20];
-        const int len = std::snprintf(size, sizeof size, "%zx\r\n", json.size() + 1);
-        framed_.assign(size, static_cast<std::size_t>(len));
-        framed_ += json;
-        framed_ += "\n\r\n";
+    std::size_t write_acks(const std::deque<std::string>& outbox) override {
+        // One chunk per ACK line, every queued ACK in one write.
+        framed_.clear();
+        for (const auto& json : outbox) {
+            char size[20];
+            const int len = std::snprintf(size, sizeof size, "%zx\r\n", json.size() + 1);
+            framed_.append(size, static_cast<std::size_t>(len));
+            framed_ += json;
+            framed_ += "\n\r\n";
+        }
         asio::async_write(stream_, asio::buffer(framed_), [keep = self()](beast::error_code ec, std::size_t) {
             if (ec) return keep->on_output_failed();
             keep->on_written();
         });
+        return outbox.size();
     }
 
     void close_output() override {
