@@ -2,19 +2,24 @@
 // ingest state machine (MKV reader, KVS limits, stream-header normalisation, duplicate check, fragment
 // storage, live fan-out), fed the way the transports feed it: into input_space(), in pieces whose sizes come
 // from the input's first byte. Checks what a producer and a viewer are promised:
-//   - per fragment, BUFFERING before RECEIVED, and RECEIVED numbers never going back;
+//   - per fragment, BUFFERING before RECEIVED; a RECEIVED number is either new and above every earlier one,
+//     or one already RECEIVED (a fragment sent again, acknowledged with its original number);
 //   - nothing after an ERROR that ended the session;
-//   - every RECEIVED fragment readable from the store and, behind its stored stream header, an MKV stream
-//     the reader accepts (what GetMedia and GetMediaForFragmentList serve);
+//   - every RECEIVED fragment readable from the store, and what GetMedia serves for it (normalised stream
+//     header, KVS tags, Cluster) an MKV stream the reader accepts, holding that one fragment;
 //   - the live viewer's items are well formed (a frame only inside a fragment it saw begin).
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <future>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -22,6 +27,7 @@
 #include <kinema/storage/fragment_store.h>
 
 #include "ack.h"
+#include "get_media_output.h"
 #include "live_hub.h"
 #include "put_media_session.h"
 
@@ -48,9 +54,14 @@ struct Fixture {
     std::unique_ptr<storage::FragmentStore> store;
 };
 
-void check(bool condition) {
-    if (!condition) std::abort();
-}
+// A broken promise: say which, then crash (libFuzzer keeps the input).
+#define check(condition)                                                                                 \
+    do {                                                                                                 \
+        if (!(condition)) {                                                                              \
+            std::fprintf(stderr, "put_media_fuzz: check failed at line %d: %s\n", __LINE__, #condition); \
+            std::abort();                                                                                \
+        }                                                                                                \
+    } while (false)
 
 // Counts what the reader delivers, to tell a served fragment from an empty or broken one.
 struct Count : media::MkvReaderHandler {
@@ -70,7 +81,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     (void)store.delete_stream(stream);
     check(!store.open_stream(stream, 0));
 
-    std::vector<server::Ack> acks;
+    // The sink may be called from the store's commit thread (a commit error), also after the session is
+    // gone: it holds its log, as the server's sink holds its connection.
+    struct Log {
+        std::mutex mutex;
+        std::vector<server::Ack> acks;
+    };
+    auto log = std::make_shared<Log>();
     server::PutMediaOptions options;
     options.stream = stream;
     options.persisted_acks = false;
@@ -80,9 +97,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     auto viewer = hub->join_now({});
     bool ended_with_error = false;
     {
-        // ACKs of retention-0 streams all come from feed()/finish() on this thread (no commit thread).
         server::PutMediaSession session(
-            store, options, [&acks](const server::Ack& ack, media::Duration) { acks.push_back(ack); }, hub);
+            store, options,
+            [log](const server::Ack& ack, media::Duration) {
+                std::lock_guard lock(log->mutex);
+                log->acks.push_back(ack);
+            },
+            hub);
         std::uint32_t seed = data[0] | 1u;
         std::size_t at = 1;
         while (at < size) {
@@ -95,27 +116,45 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         }
         session.finish();
         ended_with_error = static_cast<bool>(session.error());
+        // Every stored fragment's commit is through before the checks and before the next input deletes the
+        // stream. A session that never drains is a bug too: abort rather than hang.
+        std::promise<void> drained;
+        session.when_acknowledged([&drained] { drained.set_value(); });
+        check(drained.get_future().wait_for(std::chrono::seconds(20)) == std::future_status::ready);
+    }
+    std::vector<server::Ack> acks;
+    {
+        std::lock_guard lock(log->mutex);
+        acks = log->acks;
     }
 
+    server::StreamHeaderCache headers;
+    server::GetMediaWriter writer(server::OutputMode::kvs);
     std::map<std::int64_t, bool> buffering;  // timecode -> BUFFERING seen
     std::string last_received;
+    std::set<std::string> received;
     for (std::size_t i = 0; i < acks.size(); ++i) {
         const auto& ack = acks[i];
         if (ack.type == server::AckEventType::buffering) buffering[ack.fragment_timecode] = true;
         if (ack.type == server::AckEventType::received) {
             check(buffering.contains(ack.fragment_timecode));
-            check(ack.fragment_number.size() == 20 && ack.fragment_number >= last_received);
-            last_received = ack.fragment_number;
+            check(ack.fragment_number.size() == 20);
+            check(ack.fragment_number > last_received || received.contains(ack.fragment_number));
+            last_received = std::max(last_received, ack.fragment_number);
+            received.insert(ack.fragment_number);
             const auto number = storage::parse_fragment_number(ack.fragment_number);
             check(number.has_value());
             storage::Fragment fragment;
             if (store.read(stream, *number, fragment)) continue;  // left the memory window since
-            std::shared_ptr<const std::vector<std::uint8_t>> header;
-            check(!store.get_header(stream, fragment.info.header_id, header));
+            // Exactly the bytes GetMedia sends for it: the stored header normalised, the KVS tags, the
+            // Cluster.
+            std::shared_ptr<const server::StreamHeader> header;
+            check(!headers.get(store, stream, fragment.info.header_id, header));
+            std::vector<std::uint8_t> served;
+            check(writer.write_fragment(*header, fragment, options.clock(), served));
             Count count;
             media::MkvReader reader(count);
-            check(!reader.feed(*header));
-            check(!reader.feed(*fragment.bytes));
+            check(!reader.feed(served));
             check(!reader.finish());
             check(count.fragments == 1);
         }
