@@ -29,7 +29,7 @@ namespace asio = boost::asio;
 namespace {
 
 // Bytes a PutMedia read asks for. A WebSocket read also stops at the end of the frame it is in.
-constexpr std::size_t kReadBytes = 64 * 1024;
+constexpr std::size_t kReadBytes = 256 * 1024;
 
 // ACKs on their way to a connection's strand (see PutMediaConnection::begin).
 struct AckInbox {

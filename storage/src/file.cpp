@@ -3,10 +3,13 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <utility>
 #include <vector>
 
@@ -20,7 +23,10 @@ std::error_code errno_to_error(int err) {
 }
 
 File::File(File&& other) noexcept
-    : fd_(std::exchange(other.fd_, -1)), path_(std::move(other.path_)), fault_(other.fault_) {}
+    : fd_(std::exchange(other.fd_, -1)),
+      path_(std::move(other.path_)),
+      fault_(other.fault_),
+      direct_(other.direct_) {}
 
 File& File::operator=(File&& other) noexcept {
     if (this != &other) {
@@ -28,6 +34,7 @@ File& File::operator=(File&& other) noexcept {
         fd_ = std::exchange(other.fd_, -1);
         path_ = std::move(other.path_);
         fault_ = other.fault_;
+        direct_ = other.direct_;
     }
     return *this;
 }
@@ -50,6 +57,72 @@ std::error_code File::open(const std::filesystem::path& path, bool create, const
     file.fd_ = fd;
     file.path_ = path;
     file.fault_ = fault;
+    return {};
+}
+
+std::error_code File::open_for_direct_writes(const std::filesystem::path& path, File& file) {
+    bool direct = true;
+    int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC | O_DIRECT);
+    if (fd < 0 && errno == EINVAL) {
+        direct = false;
+        fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    }
+    if (fd < 0) return errno_to_error(errno);
+    file.close();
+    file.fd_ = fd;
+    file.path_ = path;
+    file.fault_ = nullptr;
+    file.direct_ = direct;
+    return {};
+}
+
+std::error_code File::take_space_fault(std::uint64_t bytes) const {
+    if (!fault_ || !*fault_) return {};
+    const auto ec = (*fault_)(path_, static_cast<std::size_t>(bytes));
+    if (!ec) return {};
+    return ec.category() == storage_category() ? ec : errno_to_error(ec.value());
+}
+
+std::error_code File::available(std::uint64_t& bytes) const {
+    struct statvfs st {};
+    if (::fstatvfs(fd_, &st) != 0) return errno_to_error(errno);
+    bytes = static_cast<std::uint64_t>(st.f_bavail) * st.f_frsize;
+    return {};
+}
+
+std::error_code File::write_aligned(std::uint64_t offset,
+                                    std::span<const std::span<const std::uint8_t>> buffers) {
+    std::vector<iovec> iov;
+    iov.reserve(buffers.size());
+    for (auto b : buffers)
+        iov.push_back({const_cast<std::uint8_t*>(b.data()), b.size()});
+    std::size_t first = 0;
+    while (first < iov.size()) {
+        const int count = static_cast<int>(std::min<std::size_t>(iov.size() - first, IOV_MAX));
+        const ssize_t n = ::pwritev(fd_, iov.data() + first, count, static_cast<off_t>(offset));
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno == EINVAL && direct_) {
+            // The file system took O_DIRECT at open but not for this write: go on through the page cache.
+            const int fd = ::open(path_.c_str(), O_WRONLY | O_CLOEXEC);
+            if (fd < 0) return errno_to_error(errno);
+            ::close(std::exchange(fd_, fd));
+            direct_ = false;
+            continue;
+        }
+        if (n <= 0) return errno_to_error(n < 0 ? errno : ENOSPC);
+        offset += static_cast<std::uint64_t>(n);
+        // Skip the buffers written completely; advance into a partly written one (a short direct write
+        // ends on a block boundary, so what is left stays aligned).
+        auto left = static_cast<std::size_t>(n);
+        while (first < iov.size() && left >= iov[first].iov_len) {
+            left -= iov[first].iov_len;
+            ++first;
+        }
+        if (first < iov.size()) {
+            iov[first].iov_base = static_cast<std::uint8_t*>(iov[first].iov_base) + left;
+            iov[first].iov_len -= left;
+        }
+    }
     return {};
 }
 

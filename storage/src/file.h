@@ -31,6 +31,19 @@ public:
     int fd() const { return fd_; }
     const std::filesystem::path& path() const { return path_; }
 
+    // Opens an existing file for the commit thread's direct-I/O writes: O_WRONLY | O_DIRECT, or without
+    // O_DIRECT where the file system refuses it (tmpfs before Linux 6.6); direct() says which.
+    static std::error_code open_for_direct_writes(const std::filesystem::path& path, File& file);
+    bool direct() const { return direct_; }
+    // What the write-fault hook says of taking `bytes` more in this file (appends ask before staging).
+    std::error_code take_space_fault(std::uint64_t bytes) const;
+    // Bytes the file system has left for unprivileged writers (fstatvfs).
+    std::error_code available(std::uint64_t& bytes) const;
+    // Writes the buffers (each aligned in memory and length, see staged_writes.h) at an aligned offset.
+    // If the kernel refuses direct I/O for them, reopens the file without O_DIRECT and writes again. No
+    // fault hook and no truncate: the caller fails the segment, which cuts it back to what is durable.
+    std::error_code write_aligned(std::uint64_t offset,
+                                  std::span<const std::span<const std::uint8_t>> buffers);
     // Writes all of the buffers at `offset`; on any failure the file is truncated back to `offset` so no
     // partial record stays behind (best effort: the truncate itself may fail on a dying disk).
     std::error_code write_at(std::uint64_t offset, std::span<const std::span<const std::uint8_t>> buffers);
@@ -45,6 +58,7 @@ private:
     int fd_ = -1;
     std::filesystem::path path_;
     const WriteFault* fault_ = nullptr;
+    bool direct_ = false;
 };
 
 // A read-only shared mapping of the first `size` bytes of a file (the index files are read through it).

@@ -122,6 +122,18 @@ std::error_code StreamLog::put_header(std::span<const std::uint8_t> bytes, Heade
     return {};
 }
 
+std::error_code StreamLog::check_space(const Segment& segment, std::uint64_t bytes,
+                                       GroupCommitter& committer) {
+    if (auto ec = segment.data.take_space_fault(bytes)) return ec;
+    // The commit thread writes later: a full disk is refused here, at the append, by what the file system
+    // has left after everything already waiting to be written. (A race with other writers can still fail
+    // the round's write; its fragments then fail as a failed sync does.)
+    std::uint64_t available = 0;
+    if (segment.data.available(available)) return {};  // no figure: let the write tell
+    const std::uint64_t needed = committer.pending_bytes() + bytes + kSpaceMargin;
+    return available < needed ? make_error_code(Errc::disk_full) : std::error_code{};
+}
+
 std::error_code StreamLog::roll_segment(FragmentNumber first) {
     auto segment = std::make_shared<Segment>();
     if (auto ec = Segment::create(dir_, first, fault_, *segment)) return ec;
@@ -165,6 +177,7 @@ std::error_code StreamLog::append(std::span<const std::uint8_t> bytes, const Fra
         if (metadata.track_numbers.size() > kMaxTracks) return Errc::invalid_argument;
         pending.metadata = std::make_shared<const FragmentMetadata>(metadata);
         pending.bytes = std::make_shared<const std::vector<std::uint8_t>>(bytes.begin(), bytes.end());
+        if (auto ec = committer.submit(std::move(pending))) return ec;
     } else {
         if (auto ec = ensure_disk()) return ec;
         std::vector<std::uint8_t> prefix;
@@ -174,22 +187,27 @@ std::error_code StreamLog::append(std::span<const std::uint8_t> bytes, const Fra
         if (!current_ || current_->failed || current_->write_end >= options_.segment_max_bytes || too_old) {
             if (auto ec = roll_segment(candidate)) return ec;
         }
-        const std::span<const std::uint8_t> buffers[] = {prefix, bytes};
-        if (auto ec = current_->data.write_at(current_->write_end, buffers)) return ec;
-        pending.segment = current_;
-        pending.entry.offset = current_->write_end;
-        pending.entry.record_len = static_cast<std::uint32_t>(prefix.size() + bytes.size());
-        current_->write_end += pending.entry.record_len;
-    }
-    const auto record_offset = pending.entry.offset;
-    const bool on_disk = static_cast<bool>(pending.segment);
-    if (auto ec = committer.submit(std::move(pending))) {
-        if (on_disk) {
-            // Not accepted: take the record back so nothing unacknowledged stays in the log.
-            current_->write_end = record_offset;
-            (void)current_->data.truncate(record_offset);
+        Segment& segment = *current_;
+        if (!segment.writer.is_open()) {
+            if (auto ec = File::open_for_direct_writes(segment.data.path(), segment.writer)) return ec;
         }
-        return ec;
+        const auto record_len = static_cast<std::uint32_t>(prefix.size() + bytes.size());
+        // The commit thread must not take the staged record before it is queued (an append the committer
+        // refuses is taken back): the staging lock is held until then.
+        std::lock_guard staged_lock(segment.staged.mutex);
+        const std::uint64_t offset = segment.staged.next_offset();
+        if (auto ec = check_space(segment, align_up(offset + record_len) - offset, committer)) return ec;
+        const std::span<const std::uint8_t> buffers[] = {prefix, bytes};
+        segment.staged.append(buffers, committer.pool());
+        pending.segment = current_;
+        pending.entry.offset = offset;
+        pending.entry.record_len = record_len;
+        if (auto ec = committer.submit(std::move(pending))) {
+            // Not accepted: take the record back so nothing unacknowledged reaches the log.
+            segment.staged.take_back(record_len);
+            return ec;
+        }
+        segment.write_end = offset + record_len;
     }
     last_number_ = candidate;
     reserved_number_.reset();
@@ -266,11 +284,13 @@ void StreamLog::evict_window() {
     window_index_.pop_front(drop);
 }
 
-void StreamLog::fail_segment(const std::shared_ptr<Segment>& segment) {
+void StreamLog::fail_segment(const std::shared_ptr<Segment>& segment, ChunkPool& pool) {
     std::lock_guard append_lock(append_mutex_);
     if (!segment->failed.exchange(true)) {
         // The kernel may have dropped the unsynced pages; keep only what an earlier sync covered.
         (void)segment->data.truncate(segment->durable_end);
+        std::lock_guard staged_lock(segment->staged.mutex);
+        segment->staged.reset(segment->durable_end, pool);
     }
     if (current_ == segment) current_.reset();
 }

@@ -51,8 +51,9 @@ public:
     std::error_code sync_headers();
     // Makes a synced fragment visible to readers; fails if its segment failed or the stream closed.
     std::error_code publish(const PendingCommit& pending);
-    // After a failed sync: cuts the segment back to what is durable and moves appends to a new segment.
-    void fail_segment(const std::shared_ptr<Segment>& segment);
+    // After a failed write or sync: cuts the segment back to what is durable, drops what it has staged, and
+    // moves appends to a new segment.
+    void fail_segment(const std::shared_ptr<Segment>& segment, ChunkPool& pool);
     void forget(FragmentNumber number);
     void notify_tail(const FragmentInfo& info);
 
@@ -84,8 +85,12 @@ private:
         std::shared_ptr<const std::vector<std::uint8_t>> bytes;
     };
 
-    std::error_code ensure_disk();                                      // append_mutex_ held
-    std::error_code roll_segment(FragmentNumber first);                 // append_mutex_ held
+    std::error_code ensure_disk();                       // append_mutex_ held
+    std::error_code roll_segment(FragmentNumber first);  // append_mutex_ held
+    // disk_full when the file system has no room for `bytes` more (append_mutex_ held).
+    std::error_code check_space(const Segment& segment, std::uint64_t bytes, GroupCommitter& committer);
+    // Kept free beyond what appends need, for index entries, header records and file-system metadata.
+    static constexpr std::uint64_t kSpaceMargin = 256 << 10;
     FragmentNumber next_number() const;                                 // append_mutex_ held
     std::shared_ptr<Segment> segment_for(FragmentNumber number) const;  // state_mutex_ held
     void evict_window();                                                // state_mutex_ held

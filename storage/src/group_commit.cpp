@@ -54,6 +54,11 @@ bool GroupCommitter::has_room(std::uint64_t bytes) {
     return pending_bytes_ + bytes <= options_.max_pending_bytes;
 }
 
+std::uint64_t GroupCommitter::pending_bytes() {
+    std::lock_guard lock(mutex_);
+    return pending_bytes_;
+}
+
 std::error_code GroupCommitter::flush() {
     auto done = std::make_shared<std::promise<std::error_code>>();
     auto result = done->get_future();
@@ -163,13 +168,51 @@ std::error_code GroupCommitter::sync_batch(const std::vector<PendingCommit>& bat
     return ec;
 }
 
+void GroupCommitter::write_staged(const std::vector<PendingCommit>& batch,
+                                  std::map<Segment*, std::error_code>& failed) {
+    struct Job {
+        Segment* segment;
+        StagedWrites::Write write;
+        std::error_code result;
+    };
+    std::vector<Job> jobs;
+    std::set<Segment*> seen;
+    for (const auto& p : batch) {
+        if (!p.segment || !seen.insert(p.segment.get()).second) continue;
+        Job job{p.segment.get(), {}, {}};
+        {
+            std::lock_guard lock(job.segment->staged.mutex);
+            job.segment->staged.take(job.write);
+        }
+        // Nothing staged: written by an earlier round, with a record appended after it.
+        if (job.write.bytes > 0) jobs.push_back(std::move(job));
+    }
+    writers_.run(jobs.size(), [&jobs, this](std::size_t i) {
+        Job& job = jobs[i];
+        std::vector<std::span<const std::uint8_t>> buffers;
+        for (std::uint64_t at = 0; at < job.write.bytes; at += ChunkPool::kChunkBytes) {
+            const auto n = static_cast<std::size_t>(
+                std::min<std::uint64_t>(ChunkPool::kChunkBytes, job.write.bytes - at));
+            buffers.emplace_back(job.write.chunks[at / ChunkPool::kChunkBytes].get(), n);
+        }
+        job.result = job.segment->failed ? make_error_code(Errc::io_error)
+                                         : job.segment->writer.write_aligned(job.write.offset, buffers);
+        pool_.release(job.write.chunks);
+    });
+    for (const auto& job : jobs)
+        if (job.result) failed[job.segment] = job.result;
+}
+
 void GroupCommitter::process(std::vector<PendingCommit>& batch) {
+    std::map<Segment*, std::error_code> write_failed;
+    write_staged(batch, write_failed);
     const std::error_code sync_ec = sync_batch(batch);
-    if (sync_ec) {
+    if (sync_ec || !write_failed.empty()) {
         std::set<std::pair<StreamLog*, Segment*>> failed;
         for (const auto& p : batch) {
-            if (p.segment && failed.insert({p.stream.get(), p.segment.get()}).second) {
-                p.stream->fail_segment(p.segment);
+            if (p.segment && (sync_ec || write_failed.contains(p.segment.get())) &&
+                failed.insert({p.stream.get(), p.segment.get()}).second) {
+                p.stream->fail_segment(p.segment, pool_);
             }
         }
     }
@@ -180,6 +223,10 @@ void GroupCommitter::process(std::vector<PendingCommit>& batch) {
         auto& p = batch[i];
         if (!p.stream) continue;
         std::error_code ec = (sync_ec && p.segment) ? sync_ec : p.stream->publish(p);
+        if (const auto failed = p.segment ? write_failed.find(p.segment.get()) : write_failed.end();
+            !ec && failed != write_failed.end()) {
+            ec = failed->second;
+        }
         results[i] = ec;
         if (ec) {
             p.stream->forget(p.entry.number);

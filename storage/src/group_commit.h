@@ -1,6 +1,7 @@
 // Group commit: one dedicated thread makes appended fragments durable. Each round takes every fragment
-// appended so far (across all streams), syncs the files they touch with as few calls as possible, then
-// publishes them to the readers and fires their callbacks. Callers never block on a sync.
+// appended so far (across all streams), writes what their segments have staged (one direct-I/O write per
+// segment, staged_writes.h), syncs the files they touch with as few calls as possible, then publishes them
+// to the readers and fires their callbacks. Callers never block on a write or a sync.
 #pragma once
 
 #include <atomic>
@@ -9,6 +10,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <system_error>
@@ -17,6 +19,8 @@
 
 #include "record.h"
 #include "segment_file.h"
+#include "staged_writes.h"
+#include "write_pool.h"
 
 namespace kinema::storage {
 
@@ -53,10 +57,15 @@ public:
     // Whether a fragment of `bytes` would fit under options.max_pending_bytes now (checked before writing
     // it).
     bool has_room(std::uint64_t bytes);
+    // Bytes queued or being written and synced.
+    std::uint64_t pending_bytes();
     // Waits until everything submitted before the call is done; starts the round at once.
     std::error_code flush();
     // Finishes what was submitted, then stops the thread. Idempotent.
     void stop();
+
+    // Memory for staged records (appends take chunks, the commit thread gives them back).
+    ChunkPool& pool() { return pool_; }
 
     std::uint64_t syncs() const { return syncs_.load(); }
     std::uint64_t fragments_committed() const { return committed_.load(); }
@@ -66,7 +75,15 @@ private:
     void run();
     void process(std::vector<PendingCommit>& batch);
     std::error_code sync_batch(const std::vector<PendingCommit>& batch);
+    // Writes what the batch's segments have staged; the segments whose write failed go into `failed`.
+    void write_staged(const std::vector<PendingCommit>& batch, std::map<Segment*, std::error_code>& failed);
 
+    // What a busy ingest recycles between rounds (128 chunks): enough for a few rounds of a fast stream.
+    static constexpr std::size_t kPoolKeepBytes = 32ull << 20;
+    ChunkPool pool_{kPoolKeepBytes};
+    // Direct writes of different segments in one round run side by side on these (write_pool.h).
+    static constexpr std::size_t kWriteThreads = 4;
+    WritePool writers_{kWriteThreads};
     int root_fd_ = -1;
     const StoreOptions& options_;
     std::chrono::microseconds max_wait_;

@@ -5,6 +5,7 @@
 
 #include "crc32c.h"
 #include "kinema/storage/error.h"
+#include "staged_writes.h"
 
 namespace kinema::storage {
 namespace {
@@ -49,8 +50,10 @@ std::size_t validate_index(const std::uint8_t* bytes, std::size_t total, const S
         IndexEntry e;
         if (decode_index_entry(bytes + i * kIndexEntrySize, e)) return i;
         const std::uint64_t end = e.offset + e.record_len;
-        if (e.offset != indexed_end || e.number <= last || e.number < segment.first_number ||
-            end > data_size || e.record_len < kRecordHeaderSize + kMetaFixedSize) {
+        // A record follows the one before it, or the zero padding after a commit round (staged_writes.h).
+        if ((e.offset != indexed_end && e.offset != align_up(indexed_end)) || e.number <= last ||
+            e.number < segment.first_number || end > data_size ||
+            e.record_len < kRecordHeaderSize + kMetaFixedSize) {
             return i;
         }
         last = e.number;
@@ -87,14 +90,26 @@ private:
     std::vector<std::uint8_t> buffer_;
 };
 
+// The zeros a commit round leaves after its last record, up to the alignment (staged_writes.h): returns
+// where they end (the next record, or the end of the file) when they are all zero, else `offset`.
+std::uint64_t skip_padding(ScanReader& reader, std::uint64_t offset, std::uint64_t data_size) {
+    const std::uint64_t next = std::min(align_up(offset), data_size);
+    if (next == offset) return offset;
+    const std::uint8_t* pad = reader.get(offset, static_cast<std::size_t>(next - offset));
+    if (!pad || std::any_of(pad, pad + (next - offset), [](std::uint8_t b) { return b != 0; })) return offset;
+    return next;
+}
+
 // Reads the records from `offset` to the end of the data file, appending an entry for each valid one;
-// returns the offset after the last valid record.
+// returns the offset after the last valid record (and the padding after it).
 std::uint64_t scan_records(const Segment& segment, std::uint64_t offset, std::uint64_t data_size,
                            std::uint32_t max_payload, FragmentNumber after,
                            std::vector<IndexEntry>& entries) {
     FragmentNumber last = after;
     ScanReader reader(segment.data, data_size);
-    while (data_size - offset >= kRecordHeaderSize) {
+    for (;;) {
+        offset = skip_padding(reader, offset, data_size);
+        if (data_size - offset < kRecordHeaderSize) break;
         const std::uint8_t* head = reader.get(offset, kRecordHeaderSize);
         RecordHeader header;
         if (!head || decode_record_header(std::span(head, kRecordHeaderSize), max_payload, header)) break;
@@ -188,8 +203,8 @@ std::error_code recover_segment(const std::filesystem::path& dir, Segment& segme
             report.bytes_cut += data_size - valid_end;
             if (auto ec = segment.data.truncate(valid_end)) return ec;
         }
+        changed = changed || !scanned.empty() || valid_end < data_size;
         data_size = valid_end;
-        changed = true;
     }
     if (changed) {
         // What recovery keeps must be durable before it is served: it may come from the page cache only.
@@ -198,6 +213,8 @@ std::error_code recover_segment(const std::filesystem::path& dir, Segment& segme
     }
     segment.write_end = data_size;
     segment.durable_end = data_size;
+    std::lock_guard staged_lock(segment.staged.mutex);
+    segment.staged.start_at(data_size);
     return {};
 }
 

@@ -1,6 +1,7 @@
 // One segment of a stream's log: a data file of fragment records (<first-number>.seg) and its index file of
-// fixed-size entries (<first-number>.idx). Appends are positioned writes at the tail; the owning
-// StreamLog serialises them, the commit thread syncs them and appends index entries once they are durable.
+// fixed-size entries (<first-number>.idx). Appends stage their records in memory (staged_writes.h); the
+// owning StreamLog serialises them, and the commit thread writes the staged records, syncs them and appends
+// index entries once they are durable.
 #pragma once
 
 #include <atomic>
@@ -13,16 +14,19 @@
 
 #include "file.h"
 #include "record.h"
+#include "staged_writes.h"
 
 namespace kinema::storage {
 
 struct Segment {
     FragmentNumber first_number = 0;  // from the file name: no fragment in it has a smaller number
-    File data;
+    File data;                        // reads, recovery, truncation
     File index;
+    File writer;  // the commit thread's direct-I/O writes of staged records; opened by the first append
+    StagedWrites staged;
     std::chrono::steady_clock::time_point created = std::chrono::steady_clock::now();
 
-    // Guarded by the stream's append mutex.
+    // Guarded by the stream's append mutex: the end of the last record appended (before any padding).
     std::uint64_t write_end = 0;
     // Written by the commit thread only.
     std::uint64_t durable_end = 0;

@@ -14,6 +14,7 @@
 #include "kinema/storage/fragment_store.h"
 #include "record.h"
 #include "recovery.h"
+#include "staged_writes.h"
 #include "storage_test_util.h"
 
 namespace kinema::storage {
@@ -71,6 +72,20 @@ std::vector<FragmentNumber> write_three(const fs::path& data_dir) {
     return numbers;
 }
 
+// The records of the stream's only segment, as its index file has them: where each starts and ends (a
+// commit round pads its write to the direct-I/O alignment, so records need not be back to back).
+std::vector<IndexEntry> indexed_records(const fs::path& stream_dir) {
+    std::ifstream idx(only_file(stream_dir, ".idx"), std::ios::binary);
+    std::vector<IndexEntry> entries;
+    std::uint8_t raw[kIndexEntrySize];
+    while (idx.read(reinterpret_cast<char*>(raw), kIndexEntrySize)) {
+        IndexEntry e;
+        EXPECT_FALSE(decode_index_entry(raw, e));
+        entries.push_back(e);
+    }
+    return entries;
+}
+
 void expect_fragments(FragmentStore& store, const std::vector<FragmentNumber>& numbers, std::size_t intact) {
     for (std::size_t i = 0; i < numbers.size(); ++i) {
         Fragment f;
@@ -88,13 +103,14 @@ TEST(Recovery, TruncatingTheLastRecordAtEveryByteCutsItCleanly) {
     TempDir pristine;
     const auto numbers = write_three(pristine.path());
     const fs::path stream_dir = pristine.path() / "streams" / "s";
-    const auto seg_size = fs::file_size(only_file(stream_dir, ".seg"));
-    const std::uint64_t record = seg_size / 3;  // equal-sized records
-    const std::uint64_t last_start = seg_size - record;
+    const auto records = indexed_records(stream_dir);
+    ASSERT_EQ(records.size(), 3u);
+    const std::uint64_t last_start = records[2].offset;
+    const std::uint64_t last_end = last_start + records[2].record_len;
     // With the index entry of the last record kept (it was written, the data was then lost) and without it
     // (the process died before writing it).
     for (bool keep_index : {false, true}) {
-        for (std::uint64_t cut = last_start; cut < seg_size; ++cut) {
+        for (std::uint64_t cut = last_start; cut < last_end; ++cut) {
             TempDir copy;
             fs::copy(pristine.path(), copy.path(), fs::copy_options::recursive);
             const fs::path dir = copy.path() / "streams" / "s";
@@ -127,7 +143,9 @@ TEST(Recovery, AnIntactLogOpensFromTheIndexAlone) {
     const auto seg = only_file(stream_dir, ".seg");
     // Damage a payload byte of the middle fragment: opening must not notice (it reads no fragment data),
     // reading that fragment must refuse to serve it, the others are fine.
-    flip_byte(seg, fs::file_size(seg) / 3 + fs::file_size(seg) / 3 - 5);
+    const auto records = indexed_records(stream_dir);
+    ASSERT_EQ(records.size(), 3u);
+    flip_byte(seg, records[1].offset + records[1].record_len - 5);
     auto store = FragmentStore::open(dir.path(), test_options());
     ASSERT_FALSE(store->open_stream("s", 1));
     Fragment f;
@@ -164,6 +182,57 @@ TEST(Recovery, TheCommonCaseReadsOnlyTheIndex) {
         ASSERT_EQ(crashed.index.size(), 3u);
         EXPECT_EQ(crashed.index[1].producer_ns, 1'000'000'000);
     }
+}
+
+TEST(Recovery, EachCommitRoundStartsOnABoundaryAndItsPaddingIsNotDamage) {
+    TempDir dir;
+    std::vector<FragmentNumber> numbers;
+    {
+        auto store = FragmentStore::open(dir.path(), test_options());
+        ASSERT_FALSE(store->open_stream("s", 1));
+        for (int i = 0; i < 3; ++i) {  // one commit round each
+            FragmentNumber n = 0;
+            ASSERT_FALSE(store->append("s", fragment_bytes(i, kPayload), metadata_at(i * 1000, i * 1000), n));
+            ASSERT_FALSE(store->flush());
+            numbers.push_back(n);
+        }
+    }
+    const fs::path stream_dir = dir.path() / "streams" / "s";
+    const auto records = indexed_records(stream_dir);
+    ASSERT_EQ(records.size(), 3u);
+    for (std::size_t i = 1; i < records.size(); ++i)
+        EXPECT_EQ(records[i].offset, align_up(records[i - 1].offset + records[i - 1].record_len));
+    const auto seg = only_file(stream_dir, ".seg");
+    EXPECT_EQ(fs::file_size(seg), align_up(records[2].offset + records[2].record_len));
+
+    // The last round's write lost after its padding began (only zeros reached the disk past record 2),
+    // and its index entry never written: the zeros are padding, not a torn record.
+    const std::uint64_t second_end = records[1].offset + records[1].record_len;
+    fs::resize_file(seg, second_end + 7);
+    fs::resize_file(only_file(stream_dir, ".idx"), 2 * kIndexEntrySize);
+    RecoveredStream padded;
+    ASSERT_FALSE(recover_stream(stream_dir, RecoveryOptions{}, padded));
+    EXPECT_EQ(padded.report.bytes_cut, 0u);
+    EXPECT_EQ(padded.index.size(), 2u);
+    padded = RecoveredStream{};
+
+    // A non-zero byte where padding should be is damage: cut back to the end of record 2.
+    flip_byte(seg, second_end + 3);
+    {
+        auto store = FragmentStore::open(dir.path(), test_options());
+        ASSERT_FALSE(store->open_stream("s", 1));
+        expect_fragments(*store, numbers, 2);
+        EXPECT_EQ(fs::file_size(seg), second_end);
+        // The log goes on from the next boundary.
+        FragmentNumber n = 0;
+        ASSERT_FALSE(store->append("s", fragment_bytes(2, kPayload), metadata_at(2000, 2000), n));
+        ASSERT_FALSE(store->flush());
+        numbers[2] = n;
+    }
+    EXPECT_EQ(indexed_records(stream_dir).back().offset, align_up(second_end));
+    auto store = FragmentStore::open(dir.path(), test_options());
+    ASSERT_FALSE(store->open_stream("s", 1));
+    expect_fragments(*store, numbers, 3);
 }
 
 TEST(Recovery, AMissingIndexIsRebuiltFromTheRecords) {

@@ -97,7 +97,9 @@ struct StoreOptions {
     // streams x 1 fragment/s it cuts syncs per fragment from about 0.9 (0 ms) to about 0.4.
     std::chrono::microseconds commit_max_wait{10'000};
     // Bound of the commit queue: appends fail with commit_backlog while this many appended bytes wait for
-    // their sync (the disk cannot keep up), instead of queueing without limit.
+    // their write and sync (the disk cannot keep up), instead of queueing without limit. They wait in the
+    // process's memory (staged for the commit thread's direct-I/O write), so this is also that memory's
+    // bound.
     std::uint64_t max_pending_bytes = 1ull << 30;
     // Retention-0 streams keep only the newest fragments in memory, bounded by both limits.
     std::size_t memory_window_fragments = 64;
@@ -112,8 +114,9 @@ struct StoreOptions {
     std::uint64_t map_index_min_bytes = 1u << 20;
     // How many recent fragments per stream find_duplicate() looks at.
     std::size_t duplicate_window = 256;
-    // Test hook, called before every write of `bytes` bytes to a file of the data directory; a non-zero
-    // return fails that write as if the system call had (e.g. std::errc::no_space_on_device).
+    // Test hook, called before every write of `bytes` bytes to a file of the data directory (for a segment's
+    // records: when the append takes their space, before staging them); a non-zero return fails that write
+    // as if the system call had (e.g. std::errc::no_space_on_device).
     std::function<std::error_code(const std::filesystem::path& file, std::size_t bytes)> write_fault;
     // Test hook, called before every sync round of the commit thread; a non-zero return fails the round as
     // if fdatasync had (e.g. std::errc::io_error): its fragments fail and are cut from the log.
