@@ -195,8 +195,15 @@ void GroupCommitter::write_staged(const std::vector<PendingCommit>& batch,
                 std::min<std::uint64_t>(ChunkPool::kChunkBytes, job.write.bytes - at));
             buffers.emplace_back(job.write.chunks[at / ChunkPool::kChunkBytes].get(), n);
         }
-        job.result = job.segment->failed ? make_error_code(Errc::io_error)
-                                         : job.segment->writer.write_aligned(job.write.offset, buffers);
+        if (job.segment->failed) {
+            job.result = Errc::io_error;
+        } else if (auto fault = options_.staged_write_fault
+                                    ? options_.staged_write_fault(job.segment->data.path(), job.write.bytes)
+                                    : std::error_code{}) {
+            job.result = fault.category() == storage_category() ? fault : errno_to_error(fault.value());
+        } else {
+            job.result = job.segment->writer.write_aligned(job.write.offset, buffers);
+        }
         pool_.release(job.write.chunks);
     });
     for (const auto& job : jobs)
@@ -222,11 +229,11 @@ void GroupCommitter::process(std::vector<PendingCommit>& batch) {
     for (std::size_t i = 0; i < batch.size(); ++i) {
         auto& p = batch[i];
         if (!p.stream) continue;
-        std::error_code ec = (sync_ec && p.segment) ? sync_ec : p.stream->publish(p);
-        if (const auto failed = p.segment ? write_failed.find(p.segment.get()) : write_failed.end();
-            !ec && failed != write_failed.end()) {
-            ec = failed->second;
-        }
+        // A failed write's own error (disk_full, io_error) rather than publish()'s "segment failed".
+        const auto write_error = p.segment ? write_failed.find(p.segment.get()) : write_failed.end();
+        std::error_code ec = (sync_ec && p.segment)              ? sync_ec
+                             : write_error != write_failed.end() ? write_error->second
+                                                                 : p.stream->publish(p);
         results[i] = ec;
         if (ec) {
             p.stream->forget(p.entry.number);

@@ -361,6 +361,44 @@ TEST(Recovery, AFailedSyncFailsItsFragmentsCutsThemAndTheLogMovesOn) {
     EXPECT_EQ(*f.bytes, fragment_bytes(2, kPayload));
 }
 
+TEST(Recovery, AFailedStagedWriteFailsItsFragmentsWithItsErrorAndTheLogMovesOn) {
+    TempDir dir;
+    std::atomic<bool> failing{false};
+    auto options = test_options();
+    options.staged_write_fault = [&](const fs::path& file, std::size_t bytes) -> std::error_code {
+        EXPECT_EQ(file.extension(), ".seg");
+        EXPECT_EQ(bytes % kDirectIoAlignment, 0u);
+        return failing ? std::make_error_code(std::errc::no_space_on_device) : std::error_code{};
+    };
+    FragmentNumber a = 0, b = 0, c = 0;
+    {
+        auto store = FragmentStore::open(dir.path(), options);
+        ASSERT_FALSE(store->open_stream("s", 1));
+        ASSERT_FALSE(store->append("s", fragment_bytes(0, kPayload), metadata_at(0, 0), a));
+        ASSERT_FALSE(store->flush());
+        failing = true;
+        std::promise<std::error_code> b_result;
+        ASSERT_FALSE(store->append("s", fragment_bytes(1, kPayload), metadata_at(1, 1), b,
+                                   [&](FragmentNumber, std::error_code ec) { b_result.set_value(ec); }));
+        EXPECT_EQ(b_result.get_future().get(), make_error_code(Errc::disk_full));
+        Fragment f;
+        EXPECT_EQ(store->read("s", b, f), make_error_code(Errc::fragment_not_found));
+        failing = false;
+        ASSERT_FALSE(store->append("s", fragment_bytes(2, kPayload), metadata_at(2, 2), c));
+        ASSERT_FALSE(store->flush());
+        ASSERT_FALSE(store->read("s", c, f));
+        EXPECT_EQ(*f.bytes, fragment_bytes(2, kPayload));
+    }
+    auto store = FragmentStore::open(dir.path(), test_options());
+    ASSERT_FALSE(store->open_stream("s", 1));
+    Fragment f;
+    ASSERT_FALSE(store->read("s", a, f));
+    EXPECT_EQ(*f.bytes, fragment_bytes(0, kPayload));
+    EXPECT_EQ(store->read("s", b, f), make_error_code(Errc::fragment_not_found));
+    ASSERT_FALSE(store->read("s", c, f));
+    EXPECT_EQ(*f.bytes, fragment_bytes(2, kPayload));
+}
+
 TEST(Recovery, RealDiskFullOnASmallTmpfs) {
     TempDir dir;
     if (::mount("tmpfs", dir.path().c_str(), "tmpfs", 0, "size=2m") != 0) {

@@ -118,6 +118,10 @@ struct StoreOptions {
     // records: when the append takes their space, before staging them); a non-zero return fails that write
     // as if the system call had (e.g. std::errc::no_space_on_device).
     std::function<std::error_code(const std::filesystem::path& file, std::size_t bytes)> write_fault;
+    // Test hook, called on the commit thread before it writes what a segment has staged (`bytes` bytes,
+    // padding included); a non-zero return fails that write as if pwritev had: the fragments staged in it
+    // fail with that error (ENOSPC -> disk_full) and the segment is cut back to what is durable.
+    std::function<std::error_code(const std::filesystem::path& file, std::size_t bytes)> staged_write_fault;
     // Test hook, called before every sync round of the commit thread; a non-zero return fails the round as
     // if fdatasync had (e.g. std::errc::io_error): its fragments fail and are cut from the log.
     std::function<std::error_code()> sync_fault;
