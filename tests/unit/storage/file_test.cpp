@@ -21,7 +21,8 @@ namespace fs = std::filesystem;
 
 struct Aligned {
     explicit Aligned(std::size_t n)
-        : bytes(static_cast<std::uint8_t*>(std::aligned_alloc(kDirectIoAlignment, n + kDirectIoAlignment))), size(n) {
+        : bytes(static_cast<std::uint8_t*>(std::aligned_alloc(kDirectIoAlignment, n + kDirectIoAlignment))),
+          size(n) {
         std::iota(bytes.get(), bytes.get() + n + kDirectIoAlignment, std::uint8_t{7});
     }
     std::unique_ptr<std::uint8_t[], ChunkPool::FreeChunk> bytes;
@@ -46,7 +47,8 @@ TEST(File, AlignedWritesLandAtTheirOffset) {
     ASSERT_FALSE(file.write_aligned(kDirectIoAlignment, buffers));
     const auto written = contents(path);
     ASSERT_EQ(written.size(), 4 * kDirectIoAlignment);
-    EXPECT_TRUE(std::all_of(written.begin(), written.begin() + kDirectIoAlignment, [](auto b) { return b == 0; }));
+    EXPECT_TRUE(
+        std::all_of(written.begin(), written.begin() + kDirectIoAlignment, [](auto b) { return b == 0; }));
     EXPECT_TRUE(std::equal(written.begin() + kDirectIoAlignment, written.begin() + 3 * kDirectIoAlignment,
                            first.bytes.get()));
     EXPECT_TRUE(std::equal(written.begin() + 3 * kDirectIoAlignment, written.end(), second.bytes.get()));
