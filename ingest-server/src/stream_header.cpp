@@ -35,6 +35,13 @@ std::optional<StreamHeader> normalize_stream_header(std::span<const std::uint8_t
         }
         const std::size_t end = pos + element->header_length + element->size;
         auto payload = raw.subspan(pos + element->header_length, element->size);
+        // A repeated Info or Tracks (each may occur once) is dropped: the MKV reader reads the first of each,
+        // and so must every viewer, or the TimecodeScale used to rewrite cluster timecodes is not the one the
+        // viewer reads.
+        if ((element->id == id::kInfo && have_info) || (element->id == id::kTracks && have_tracks)) {
+            pos = end;
+            continue;
+        }
         switch (element->id) {
             case id::kInfo:
                 have_info = true;

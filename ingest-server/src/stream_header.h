@@ -4,7 +4,8 @@
 // The producer's own elements are kept byte for byte (Info, Tracks and any Tags before the first Cluster),
 // so codec private data and track details nothing in Kinema models survive. What only made sense in the
 // producer's file is dropped: a known Segment size (rewritten as unknown size, since clusters are added
-// live), SeekHead, Cues, Chapters, Attachments, Void and CRC-32 elements (their offsets would be wrong).
+// live), SeekHead, Cues, Chapters, Attachments, Void and CRC-32 elements (their offsets would be wrong), and
+// a second Info or Tracks (each may occur once; the MKV reader, like every player, reads the first).
 #pragma once
 
 #include <cstdint>

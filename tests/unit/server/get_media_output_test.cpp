@@ -107,6 +107,16 @@ TEST(StreamHeader, NormalisingDropsWhatOnlyMadeSenseInTheProducersFile) {
     ASSERT_TRUE(normalized);
     EXPECT_EQ(normalized->bytes, stream.header);
 
+    // A second Info (another TimecodeScale) and a second Tracks: dropped, so the scale used to rewrite
+    // cluster timecodes is the one a reader takes (the first). Found by the put_media fuzz target.
+    test::Bytes repeated = stream.header;
+    repeated.insert(repeated.end(), {0x15, 0x49, 0xA9, 0x66, 0x87, 0x2A, 0xD7, 0xB1, 0x83, 0x1E, 0x84, 0x80});
+    repeated.insert(repeated.end(), {0x16, 0x54, 0xAE, 0x6B, 0x80});
+    normalized = normalize_stream_header(repeated);
+    ASSERT_TRUE(normalized);
+    EXPECT_EQ(normalized->bytes, stream.header);
+    EXPECT_EQ(normalized->timecode_scale_ns, 1'000'000u);
+
     EXPECT_FALSE(normalize_stream_header(std::span(stream.header).first(ebml_end)));
     EXPECT_FALSE(normalize_stream_header(std::span(stream.header).first(stream.header.size() - 1)));
     EXPECT_FALSE(normalize_stream_header(test::Bytes(10, 0)));
