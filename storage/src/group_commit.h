@@ -78,8 +78,12 @@ private:
     // Writes what the batch's segments have staged; the segments whose write failed go into `failed`.
     void write_staged(const std::vector<PendingCommit>& batch, std::map<Segment*, std::error_code>& failed);
 
-    // What a busy ingest recycles between rounds (128 chunks): enough for a few rounds of a fast stream.
-    static constexpr std::size_t kPoolKeepBytes = 32ull << 20;
+    // What a busy ingest recycles between rounds (512 chunks): a few rounds of a stream at 1 GB/s, or of
+    // hundreds of cameras. Staging memory the pool does not keep goes back to the kernel, and the next
+    // append that needs it touches fresh pages: at 32 MiB, one fast stream spent 5% of the server's CPU in
+    // page faults inside the staging copy (a hypervisor fault each on a VM). At most this much stays
+    // resident after a burst; max_pending_bytes bounds what a burst can take.
+    static constexpr std::size_t kPoolKeepBytes = 128ull << 20;
     ChunkPool pool_{kPoolKeepBytes};
     // Direct writes of different segments in one round run side by side on these (write_pool.h).
     static constexpr std::size_t kWriteThreads = 4;

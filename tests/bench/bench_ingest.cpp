@@ -10,8 +10,9 @@
 // loop over its frames with increasing timecodes, as KVS-shaped MKV over WebSocket:
 //   - paced producers (200 streams, live latency, fan-out) send one binary message per frame in real time;
 //     the live-latency figure matches each frame a viewer receives to its send time by timecode;
-//   - the single stream goes as fast as it goes, prebuilt, in 64 KiB messages as the producer SDK sends a
-//     backlog, next to chunked HTTP and to the store's own append of the same fragments.
+//   - the single stream goes as fast as it goes, prebuilt (framed and masked before the clock starts), in
+//     64 KiB messages as the producer SDK sends a backlog, next to chunked HTTP and to the store's own append
+//     of the same fragments.
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -453,11 +454,52 @@ Bytes build_stream(const Clip& clip, int fragments) {
     return stream;
 }
 
-// The same stream over WebSocket, in binary messages of 64 KiB as the producer SDK sends a backlog
-// (ws_transport.cpp kChunkSize), one write in flight, ACKs read as they come.
-Throughput ws_single_stream(const ServerProcess& server, const Clip& clip, const std::string& name,
+// The same stream as WebSocket client frames: binary messages of 64 KiB as the producer SDK sends a backlog
+// (ws_transport.cpp kChunkSize), each masked with its own random key (RFC 6455 5.3), framed before any clock
+// starts, as the HTTP producer's stream is: the cheapest client there is, so the figures are the server's
+// (Beast's client copied and masked every message on the clock, as much CPU as the server's own unmasking
+// and staging copy on these two shared cores).
+struct FramedStream {
+    Bytes wire;
+    std::size_t payload_bytes = 0;          // the MKV stream's own bytes, which the figures count
+    std::vector<std::size_t> message_ends;  // offsets in `wire` where each message's frame ends
+};
+
+FramedStream frame_messages(const Bytes& stream) {
+    FramedStream out;
+    out.payload_bytes = stream.size();
+    out.wire.reserve(stream.size() + stream.size() / kMessageBytes * 16 + 16);
+    std::mt19937 random(20241203);
+    for (std::size_t at = 0; at < stream.size(); at += kMessageBytes) {
+        const std::size_t n = std::min(kMessageBytes, stream.size() - at);
+        out.wire.push_back(0x82);  // FIN, binary
+        if (n < 126) {
+            out.wire.push_back(static_cast<std::uint8_t>(0x80 | n));
+        } else if (n <= 0xffff) {
+            out.wire.push_back(0x80 | 126);
+            for (int shift = 8; shift >= 0; shift -= 8)
+                out.wire.push_back(static_cast<std::uint8_t>(n >> shift));
+        } else {
+            out.wire.push_back(0x80 | 127);
+            for (int shift = 56; shift >= 0; shift -= 8)
+                out.wire.push_back(static_cast<std::uint8_t>(static_cast<std::uint64_t>(n) >> shift));
+        }
+        std::array<std::uint8_t, 4> key{};
+        for (auto& k : key)
+            k = static_cast<std::uint8_t>(random());
+        out.wire.insert(out.wire.end(), key.begin(), key.end());
+        for (std::size_t i = 0; i < n; ++i)
+            out.wire.push_back(stream[at + i] ^ key[i % 4]);
+        out.message_ends.push_back(out.wire.size());
+    }
+    return out;
+}
+
+// The framed stream over WebSocket PutMedia, one message per write and one write in flight, ACKs read as
+// they come. The handshake and the ACKs go through Beast; the frames are written to its socket directly
+// (the server sends no ping that Beast would answer on that socket meanwhile).
+Throughput ws_single_stream(const ServerProcess& server, const FramedStream& framed, const std::string& name,
                             int fragments, double& client_cpu_pct) {
-    const Bytes stream = build_stream(clip, fragments);
     asio::io_context ioc;
     websocket::stream<beast::tcp_stream> ws(ioc);
     beast::get_lowest_layer(ws).connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server.port()));
@@ -467,22 +509,23 @@ Throughput ws_single_stream(const ServerProcess& server, const Clip& clip, const
         req.set("x-amzn-fragment-timecode-type", "ABSOLUTE");
     }));
     ws.handshake("127.0.0.1", "/putMedia");
-    ws.binary(true);
-    ws.write_buffer_bytes(kMessageBytes);  // masks a whole message at once, as libwebsockets does
+    auto& socket = beast::get_lowest_layer(ws).socket();
     const double cpu0 = server.cpu_seconds();
     const double client_cpu0 = self_cpu_seconds();
     const auto t0 = Clock::now();
-    std::size_t sent = 0;
+    std::size_t message = 0;
     int persisted = 0;
     bool failed = false;
     std::function<void()> write = [&] {
-        if (sent == stream.size()) return;
-        const std::size_t n = std::min(kMessageBytes, stream.size() - sent);
-        ws.async_write(asio::buffer(stream.data() + sent, n), [&, n](beast::error_code ec, std::size_t) {
-            if (ec) return void(failed = true);
-            sent += n;
-            write();
-        });
+        if (message == framed.message_ends.size()) return;
+        const std::size_t from = message == 0 ? 0 : framed.message_ends[message - 1];
+        const std::size_t to = framed.message_ends[message];
+        asio::async_write(socket, asio::buffer(framed.wire.data() + from, to - from),
+                          [&](beast::error_code ec, std::size_t) {
+                              if (ec) return void(failed = true);
+                              ++message;
+                              write();
+                          });
     };
     beast::flat_buffer acks;
     std::function<void()> read = [&] {
@@ -501,16 +544,15 @@ Throughput ws_single_stream(const ServerProcess& server, const Clip& clip, const
     }
     const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     client_cpu_pct = 100 * (self_cpu_seconds() - client_cpu0) / seconds;
-    const Throughput result{failed ? 0 : static_cast<double>(stream.size()) * 8 / seconds / 1e6,
+    const Throughput result{failed ? 0 : static_cast<double>(framed.payload_bytes) * 8 / seconds / 1e6,
                             100 * (server.cpu_seconds() - cpu0) / seconds};
     beast::error_code ignored;
     beast::get_lowest_layer(ws).socket().close(ignored);
     return result;
 }
 
-Throughput http_single_stream(const ServerProcess& server, const Clip& clip, const std::string& name,
+Throughput http_single_stream(const ServerProcess& server, const Bytes& stream, const std::string& name,
                               int fragments) {
-    const Bytes stream = build_stream(clip, fragments);
     asio::io_context ioc;
     tcp::socket socket(ioc);
     socket.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server.port()));
@@ -555,8 +597,7 @@ Throughput http_single_stream(const ServerProcess& server, const Clip& clip, con
 // The transport alone: the same stream, client and messages as ws_single_stream, into a WebSocket endpoint
 // in this process (Beast, as the server) that unmasks and discards: what loopback TCP and WebSocket framing
 // cost on this machine before any parsing or storage.
-double ws_sink_mbps(const Clip& clip, int fragments, double& sink_ms_per_mb) {
-    const Bytes stream = build_stream(clip, fragments);
+double ws_sink_mbps(const Bytes& stream, double& sink_ms_per_mb) {
     asio::io_context sink_ioc;
     tcp::acceptor acceptor(sink_ioc, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
     Clock::time_point done;
@@ -593,11 +634,12 @@ double ws_sink_mbps(const Clip& clip, int fragments, double& sink_ms_per_mb) {
     return static_cast<double>(stream.size()) * 8 / std::chrono::duration<double>(done - t0).count() / 1e6;
 }
 
-// The store's own append of the clip's first fragment (its Cluster bytes), as fast as it goes, then the
-// commit of everything: the ceiling for ingest on this disk.
-double raw_append_mbps(const fs::path& dir, const Clip& clip, int fragments) {
-    auto store = kinema::storage::FragmentStore::open(dir);
-    (void)store->open_stream("raw", 24);
+// The store's own append of the clip's first fragment (its Cluster bytes) to a new stream of `store`, as
+// fast as it goes, then the commit of everything: the ceiling for ingest on this disk. The store stays open
+// across rounds, as the server's does, so both recycle their staging memory alike.
+double raw_append_mbps(kinema::storage::FragmentStore& store, const std::string& stream, const Clip& clip,
+                       int fragments) {
+    (void)store.open_stream(stream, 24);
     Bytes fragment;
     kinema::media::mkv::write_cluster_start(kEpochMs, fragment);
     for (int frame = 0; frame < kFps; ++frame)
@@ -612,11 +654,35 @@ double raw_append_mbps(const fs::path& dir, const Clip& clip, int fragments) {
         metadata.frame_count = kFps;
         metadata.track_numbers = {1};
         kinema::storage::FragmentNumber number = 0;
-        (void)store->append("raw", fragment, metadata, number);
+        if (auto ec = store.append(stream, fragment, metadata, number)) {
+            std::fprintf(stderr, "raw append: %s\n", ec.message().c_str());
+            return 0;
+        }
     }
-    (void)store->flush();
+    if (auto ec = store.flush()) {
+        std::fprintf(stderr, "raw append flush: %s\n", ec.message().c_str());
+        return 0;
+    }
     const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
     return static_cast<double>(fragment.size()) * fragments * 8 / seconds / 1e6;
+}
+
+double median(std::vector<double> values) {
+    if (values.empty()) return 0;
+    std::sort(values.begin(), values.end());
+    const std::size_t mid = values.size() / 2;
+    return values.size() % 2 ? values[mid] : (values[mid - 1] + values[mid]) / 2;
+}
+
+std::string joined(const std::vector<double>& values, const char* format) {
+    std::string out;
+    for (const double v : values) {
+        char text[32];
+        std::snprintf(text, sizeof text, format, v);
+        out += " ";
+        out += text;
+    }
+    return out;
 }
 
 }  // namespace
@@ -677,57 +743,71 @@ int main(int argc, char** argv) {
         }
 
         // 2. One stream as fast as it goes, next to the store's raw append rate on the same disk. This VM's
-        //    page cache and disk vary a lot from second to second: three rounds, each running the WebSocket
-        //    producer, the chunked-HTTP producer and the raw append back to back; each figure is its best
-        //    round (as kinema-bench-storage does), and the CPU figures are those of the best round.
+        //    disk and memory vary a lot from second to second: a warm-up round that is not counted (the
+        //    first touch of the server's and the store's staging memory costs a hypervisor fault a page),
+        //    then five rounds, each running the WebSocket producer, the chunked-HTTP producer and the raw
+        //    append back to back. Each figure is its best round (as kinema-bench-storage does), and the CPU
+        //    figures are those of the best round; every round is printed too, with its own ratio (ingest
+        //    against the raw append just after it) and their median.
         if (runs("single")) {
             // Phase 1 left hundreds of MB of dirty pages; their writeback would compete with this phase.
             ::sync();
             constexpr int kFragments = 2000;  // 484 MB per run
+            constexpr int kRounds = 5;
+            // Built once, before any clock starts (building it takes seconds on this VM, where every newly
+            // touched page costs a hypervisor fault), and sent by every round.
+            const Bytes stream = build_stream(clip, kFragments);
+            const FramedStream framed = frame_messages(stream);
+            auto raw_store = kinema::storage::FragmentStore::open(dir / "raw");
             Throughput ws_best;
             Throughput http_best;
             double client_cpu_pct = 0;
-            double raw = 0;
             double transport = 0;
-            std::string ws_rounds;  // every round's figure, to show the spread next to the best
-            std::string raw_rounds;
             double transport_receiver_ms_per_mb = 0;
-            for (int round = 0; round < 3; ++round) {
-                const std::string name = "fast" + std::to_string(round);
+            std::vector<double> ws_rounds, http_rounds, raw_rounds, ratio_rounds, http_ratio_rounds;
+            for (int round = -1; round < kRounds; ++round) {  // round -1: the warm-up
+                const std::string name = round < 0 ? "warmup" : "fast" + std::to_string(round);
                 create_stream(port, name);
                 double client_cpu = 0;
-                const Throughput ws = ws_single_stream(server, clip, name, kFragments, client_cpu);
-                ws_rounds += " " + std::to_string(std::lround(ws.mbps));
+                const Throughput ws = ws_single_stream(server, framed, name, kFragments, client_cpu);
+                create_stream(port, name + "-http");
+                const Throughput http = http_single_stream(server, stream, name + "-http", kFragments);
+                const double raw_round = raw_append_mbps(*raw_store, name, clip, kFragments);
+                double sink_ms_per_mb = 0;
+                const double mbps = ws_sink_mbps(stream, sink_ms_per_mb);
+                if (round < 0) continue;
                 if (ws.mbps > ws_best.mbps) {
                     ws_best = ws;
                     client_cpu_pct = client_cpu;
                 }
-                create_stream(port, name + "-http");
-                const Throughput http = http_single_stream(server, clip, name + "-http", kFragments);
                 if (http.mbps > http_best.mbps) http_best = http;
-                const double raw_round =
-                    raw_append_mbps(dir / ("raw" + std::to_string(round)), clip, kFragments);
-                raw = std::max(raw, raw_round);
-                raw_rounds += " " + std::to_string(std::lround(raw_round));
-                double sink_ms_per_mb = 0;
-                const double mbps = ws_sink_mbps(clip, kFragments, sink_ms_per_mb);
                 if (mbps > transport) {
                     transport = mbps;
                     transport_receiver_ms_per_mb = sink_ms_per_mb;
                 }
+                ws_rounds.push_back(ws.mbps);
+                http_rounds.push_back(http.mbps);
+                raw_rounds.push_back(raw_round);
+                ratio_rounds.push_back(raw_round > 0 ? ws.mbps / raw_round : 0);
+                http_ratio_rounds.push_back(raw_round > 0 ? http.mbps / raw_round : 0);
             }
+            const double raw = *std::max_element(raw_rounds.begin(), raw_rounds.end());
             std::printf("single_stream_mbps: %.0f\n", ws_best.mbps);
             std::printf("single_stream_server_cpu_pct: %.1f\n", ws_best.server_cpu_pct);
             std::printf("single_stream_load_generator_cpu_pct: %.1f\n", client_cpu_pct);
             std::printf("single_stream_http_mbps: %.0f\n", http_best.mbps);
             std::printf("single_stream_http_server_cpu_pct: %.1f\n", http_best.server_cpu_pct);
             std::printf("raw_append_mbps: %.0f\n", raw);
-            std::printf("single_stream_mbps_rounds:%s\n", ws_rounds.c_str());
-            std::printf("raw_append_mbps_rounds:%s\n", raw_rounds.c_str());
+            std::printf("single_stream_mbps_rounds:%s\n", joined(ws_rounds, "%.0f").c_str());
+            std::printf("single_stream_http_mbps_rounds:%s\n", joined(http_rounds, "%.0f").c_str());
+            std::printf("raw_append_mbps_rounds:%s\n", joined(raw_rounds, "%.0f").c_str());
             std::printf("ws_transport_only_mbps: %.0f\n", transport);
             std::printf("ws_transport_only_receiver_cpu_ms_per_mb: %.3f\n", transport_receiver_ms_per_mb);
             std::printf("single_stream_ratio: %.2f\n", ws_best.mbps / raw);
             std::printf("single_stream_http_ratio: %.2f\n", http_best.mbps / raw);
+            std::printf("single_stream_ratio_rounds:%s\n", joined(ratio_rounds, "%.2f").c_str());
+            std::printf("single_stream_ratio_median: %.2f\n", median(ratio_rounds));
+            std::printf("single_stream_http_ratio_median: %.2f\n", median(http_ratio_rounds));
             // What a ratio of 0.8 would cost at the CPU per byte measured here (server and load generator
             // share this machine's cores): when it exceeds the cores there are, no scheduling reaches it.
             const double server_ms_per_mb = ws_best.server_cpu_pct * 10 / (ws_best.mbps / 8);
