@@ -457,8 +457,7 @@ Bytes build_stream(const Clip& clip, int fragments) {
 // The same stream as WebSocket client frames: binary messages of 64 KiB as the producer SDK sends a backlog
 // (ws_transport.cpp kChunkSize), each masked with its own random key (RFC 6455 5.3), framed before any clock
 // starts, as the HTTP producer's stream is: the cheapest client there is, so the figures are the server's
-// (Beast's client copied and masked every message on the clock, as much CPU as the server's own unmasking
-// and staging copy on these two shared cores).
+// (Beast's client copied and masked every message on the clock, on the cores the server shares).
 struct FramedStream {
     Bytes wire;
     std::size_t payload_bytes = 0;          // the MKV stream's own bytes, which the figures count
