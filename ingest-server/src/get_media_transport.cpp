@@ -132,11 +132,13 @@ protected:
         end_watch_.reset();
         after_write_ = nullptr;
         cursor_.stop_following();
-        spdlog::info(
-            "stream {} session {}: {}", plan_.stream, id_,
-            plan_.fragment_list ? "GetMediaForFragmentList connection closed" : "GetMedia viewer left");
+        spdlog::info("stream {} session {}: {}", plan_.stream, id_,
+                     plan_.fragment_list ? "GetMediaForFragmentList ended" : "GetMedia viewer left");
         close_transport();
     }
+
+    bool finite_output() const { return static_cast<bool>(plan_.fragment_list); }  // GetMediaForFragmentList
+    const std::shared_ptr<SessionContext>& context() const { return ctx_; }
 
     asio::any_io_executor executor_;
     std::uint64_t id_ = 0;
@@ -429,13 +431,18 @@ private:
 
 // ---- Chunked HTTP --------------------------------------------------------------------------------------
 
+// A finite output (GetMediaForFragmentList) on a kept-alive connection gives the connection back to HTTP
+// after its final chunk, as botocore's connection pool expects; a live GetMedia body ends with the
+// connection.
 class HttpGetMedia final : public GetMediaConnection {
 public:
-    HttpGetMedia(beast::tcp_stream stream, GetMediaPlan plan, std::string request_id,
-                 std::shared_ptr<SessionContext> context)
+    HttpGetMedia(beast::tcp_stream stream, beast::flat_buffer buffer, bool keep_alive, GetMediaPlan plan,
+                 std::string request_id, std::shared_ptr<SessionContext> context)
         : GetMediaConnection(stream.get_executor(), std::move(plan), std::move(request_id),
                              std::move(context)),
-          stream_(std::move(stream)) {}
+          stream_(std::move(stream)),
+          pending_(std::move(buffer)),
+          keep_alive_(keep_alive && finite_output()) {}
 
 private:
     auto self() { return std::static_pointer_cast<HttpGetMedia>(shared_from_this()); }
@@ -446,15 +453,32 @@ private:
         head_ =
             "HTTP/1.1 200 OK\r\nServer: kinema-server\r\nContent-Type: video/webm\r\n"
             "Transfer-Encoding: chunked\r\nx-amzn-RequestId: " +
-            request_id_ + "\r\nConnection: close\r\n\r\n";
+            request_id_ + (keep_alive_ ? "\r\n\r\n" : "\r\nConnection: close\r\n\r\n");
         asio::async_write(stream_, asio::buffer(head_), [keep = self()](beast::error_code ec, std::size_t) {
             if (ec) return keep->close();
             keep->on_accepted();
         });
     }
 
-    // The request was read whole; anything more (or the end of the stream) means the client is done.
+    // The request was read whole. On a kept-alive connection what arrives meanwhile is the client's next
+    // request (pipelined), kept for the HTTP session that takes the connection back (up to the header
+    // limit; past it the reads stop and the write path notices a client that left). Otherwise anything
+    // more, or the end of the stream, means the client is done.
     void watch_input() override {
+        if (keep_alive_) {
+            if (pending_.size() >= context()->max_header_bytes) return;
+            watching_ = true;
+            stream_.async_read_some(
+                pending_.prepare(4096), [keep = self()](beast::error_code ec, std::size_t n) {
+                    keep->watching_ = false;
+                    keep->pending_.commit(n);
+                    if (keep->handing_back_ && (!ec || ec == asio::error::operation_aborted))
+                        return keep->hand_back();
+                    if (ec) return keep->close();
+                    keep->watch_input();
+                });
+            return;
+        }
         stream_.async_read_some(asio::buffer(input_), [keep = self()](beast::error_code ec, std::size_t) {
             if (ec) return keep->close();
             keep->watch_input();
@@ -472,13 +496,29 @@ private:
                           });
     }
 
-    void end_transport(bool) override {
+    void end_transport(bool server_stopping) override {
         static constexpr char kLastChunk[] = "0\r\n\r\n";
         asio::async_write(stream_, asio::buffer(kLastChunk, sizeof kLastChunk - 1),
-                          [keep = self()](beast::error_code, std::size_t) { keep->close(); });
+                          [keep = self(), server_stopping](beast::error_code ec, std::size_t) {
+                              if (ec || !keep->keep_alive_ || server_stopping || keep->context()->draining)
+                                  return keep->close();
+                              keep->handing_back_ = true;
+                              if (!keep->watching_) return keep->hand_back();
+                              beast::error_code ignored;
+                              keep->stream_.socket().cancel(ignored);  // its handler hands back
+                          });
+    }
+
+    // The response is complete: the connection serves HTTP again, with what was read meanwhile.
+    void hand_back() {
+        if (closed_) return;
+        handed_back_ = true;
+        close();  // the media session's end; the socket stays open
+        resume_http_session(std::move(stream_), std::move(pending_), context());
     }
 
     void close_transport() override {
+        if (handed_back_) return;
         beast::error_code ec;
         stream_.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ec);
         stream_.close();
@@ -488,14 +528,20 @@ private:
     std::string head_;
     char size_line_[24] = {};
     std::array<char, 512> input_{};
+    beast::flat_buffer pending_;  // read past the request on a kept-alive connection
+    bool keep_alive_ = false;
+    bool watching_ = false;      // a read of pending_ is in flight
+    bool handing_back_ = false;  // the final chunk is written; hand back once no read is in flight
+    bool handed_back_ = false;
 };
 
 }  // namespace
 
-void start_get_media_http(beast::tcp_stream stream, GetMediaPlan plan, std::string request_id,
+void start_get_media_http(beast::tcp_stream stream, beast::flat_buffer buffer, bool keep_alive,
+                          GetMediaPlan plan, std::string request_id,
                           std::shared_ptr<SessionContext> context) {
-    std::make_shared<HttpGetMedia>(std::move(stream), std::move(plan), std::move(request_id),
-                                   std::move(context))
+    std::make_shared<HttpGetMedia>(std::move(stream), std::move(buffer), keep_alive, std::move(plan),
+                                   std::move(request_id), std::move(context))
         ->start();
 }
 

@@ -63,6 +63,18 @@ public:
         ctx_->metrics.connection_opened();
     }
 
+    // A connection a finite media response (GetMediaForFragmentList) gives back, with what it read meanwhile.
+    HttpSession(beast::tcp_stream&& stream, beast::flat_buffer&& buffer,
+                std::shared_ptr<SessionContext> context)
+        : stream_(std::move(stream)),
+          executor_(stream_.get_executor()),
+          buffer_(std::move(buffer)),
+          ctx_(std::move(context)),
+          id_(ctx_->next_session_id++),
+          resumed_(true) {
+        ctx_->metrics.connection_resumed();
+    }
+
     ~HttpSession() override {
         ctx_->metrics.connection_closed();
         ctx_->remove_connection(id_);
@@ -76,7 +88,8 @@ public:
         }
         beast::error_code ec;
         const auto peer = stream_.socket().remote_endpoint(ec);
-        spdlog::debug("session {} opened from {}:{}", id_, peer.address().to_string(), peer.port());
+        spdlog::debug("session {} {} from {}:{}", id_, resumed_ ? "resumed" : "opened",
+                      peer.address().to_string(), peer.port());
         asio::dispatch(executor_, [self = shared_from_this()] { self->read_header(); });
     }
 
@@ -199,27 +212,28 @@ private:
                          : route.streaming == Streaming::fragment_list
                              ? media->prepare_fragment_list(request, get_plan)
                              : media->prepare_get_media(request, get_plan);
-            asio::post(self->executor_,
-                       [self, error = std::move(error), put_plan = std::move(put_plan),
-                        get_plan = std::move(get_plan), message = std::move(message), id = request.request_id,
-                        websocket = request.websocket_upgrade, put, started, &route]() mutable {
-                           if (!error.error_type.empty())
-                               return self->respond(std::move(error), route.operation, id, started);
-                           self->ctx_->metrics.observe_request(
-                               route.operation, websocket ? 101 : 200,
-                               std::chrono::duration<double>(Clock::now() - started).count());
-                           self->handed_off_ = true;
-                           if (put) {
-                               start_put_media_websocket(std::move(self->stream_), std::move(message),
-                                                         std::move(put_plan), std::move(id), self->ctx_);
-                           } else if (websocket) {
-                               start_get_media_websocket(std::move(self->stream_), std::move(message),
-                                                         std::move(get_plan), std::move(id), self->ctx_);
-                           } else {
-                               start_get_media_http(std::move(self->stream_), std::move(get_plan),
-                                                    std::move(id), self->ctx_);
-                           }
-                       });
+            asio::post(self->executor_, [self, error = std::move(error), put_plan = std::move(put_plan),
+                                         get_plan = std::move(get_plan), message = std::move(message),
+                                         id = request.request_id, websocket = request.websocket_upgrade, put,
+                                         started, &route]() mutable {
+                if (!error.error_type.empty())
+                    return self->respond(std::move(error), route.operation, id, started);
+                self->ctx_->metrics.observe_request(
+                    route.operation, websocket ? 101 : 200,
+                    std::chrono::duration<double>(Clock::now() - started).count());
+                self->handed_off_ = true;
+                if (put) {
+                    start_put_media_websocket(std::move(self->stream_), std::move(message),
+                                              std::move(put_plan), std::move(id), self->ctx_);
+                } else if (websocket) {
+                    start_get_media_websocket(std::move(self->stream_), std::move(message),
+                                              std::move(get_plan), std::move(id), self->ctx_);
+                } else {
+                    const bool keep_alive = self->keep_alive_ && !self->ctx_->draining;
+                    start_get_media_http(std::move(self->stream_), std::move(self->buffer_), keep_alive,
+                                         std::move(get_plan), std::move(id), self->ctx_);
+                }
+            });
         });
     }
 
@@ -316,11 +330,17 @@ private:
     bool busy_ = false;  // a request is being read past its header, handled or answered
     bool keep_alive_ = true;
     bool handed_off_ = false;
+    bool resumed_ = false;  // serving again after a media response (resume_http_session)
     std::shared_ptr<std::array<char, 16384>> discard_;
 };
 
 void start_http_session(tcp::socket socket, const std::shared_ptr<SessionContext>& context) {
     std::make_shared<HttpSession>(std::move(socket), context)->start();
+}
+
+void resume_http_session(beast::tcp_stream stream, beast::flat_buffer buffer,
+                         std::shared_ptr<SessionContext> context) {
+    std::make_shared<HttpSession>(std::move(stream), std::move(buffer), std::move(context))->start();
 }
 
 }  // namespace kinema::server

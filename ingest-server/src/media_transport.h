@@ -30,9 +30,17 @@ void start_put_media_http(boost::beast::tcp_stream stream, boost::beast::flat_bu
 void start_put_media_websocket(boost::beast::tcp_stream stream, FullRequest request, PutMediaPlan plan,
                                std::string request_id, std::shared_ptr<SessionContext> context);
 
-void start_get_media_http(boost::beast::tcp_stream stream, GetMediaPlan plan, std::string request_id,
-                          std::shared_ptr<SessionContext> context);
+// GetMedia (live: the body stays open) and GetMediaForFragmentList (finite) over chunked HTTP. With
+// `keep_alive` (the request allowed it), a finite output gives the connection back to HTTP once its final
+// chunk is written, with `buffer`: bytes already read past the request (a pipelined next request).
+void start_get_media_http(boost::beast::tcp_stream stream, boost::beast::flat_buffer buffer, bool keep_alive,
+                          GetMediaPlan plan, std::string request_id, std::shared_ptr<SessionContext> context);
 void start_get_media_websocket(boost::beast::tcp_stream stream, FullRequest request, GetMediaPlan plan,
                                std::string request_id, std::shared_ptr<SessionContext> context);
+
+// Serves HTTP requests again on a connection a finite media response has ended (http_session.cpp);
+// `buffer` holds bytes already read from it.
+void resume_http_session(boost::beast::tcp_stream stream, boost::beast::flat_buffer buffer,
+                         std::shared_ptr<SessionContext> context);
 
 }  // namespace kinema::server

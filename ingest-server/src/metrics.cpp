@@ -123,6 +123,10 @@ void Metrics::connection_opened() {
     impl_->accepted_.Increment();
 }
 
+void Metrics::connection_resumed() {
+    impl_->open_.Increment();
+}
+
 void Metrics::connection_closed() {
     impl_->open_.Decrement();
 }

@@ -50,6 +50,8 @@ public:
     // kinema_http_connections (open now) and kinema_http_connections_total (accepted).
     void connection_opened();
     void connection_closed();
+    // A connection served by HTTP again after a finite media response: open again, not accepted again.
+    void connection_resumed();
 
     // Media: counters of one stream (the same object for every call with that name).
     std::shared_ptr<StreamMetrics> stream(const std::string& name);

@@ -67,6 +67,13 @@ void seed_data_dir(const std::filesystem::path& data_dir, std::vector<std::strin
     ASSERT_FALSE(store->flush());
 }
 
+// An HTTP/1.1 POST as it goes on the wire, for requests that must not reconnect (HttpClient::send_raw).
+std::string raw_post(const std::string& target, const std::string& body,
+                     const std::string& extra_headers = "") {
+    return "POST " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n" +
+           extra_headers + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+}
+
 class ArchivedMediaTest : public ::testing::Test {
 protected:
     void SetUp() override {
@@ -81,6 +88,21 @@ protected:
     std::unique_ptr<TestServer> server_;
     std::unique_ptr<HttpClient> client_;
 };
+
+// The AWS_KINESISVIDEO_FRAGMENT_NUMBER tags of a GetMediaForFragmentList body, in order.
+std::vector<std::string> summarize_numbers(const std::string& body) {
+    struct Seen : media::MkvReaderHandler {
+        void on_tags(const std::vector<media::SimpleTag>& tags, std::uint64_t) override {
+            for (const auto& tag : tags)
+                if (tag.name == "AWS_KINESISVIDEO_FRAGMENT_NUMBER") numbers.push_back(tag.value);
+        }
+        std::vector<std::string> numbers;
+    } seen;
+    media::MkvReader reader(seen);
+    const std::vector<std::uint8_t> bytes(body.begin(), body.end());
+    if (reader.feed(bytes) || reader.finish()) return {"(not MKV)"};
+    return seen.numbers;
+}
 
 TEST_F(ArchivedMediaTest, ListFragmentsPagesThroughEveryFragmentAndSurvivesARestart) {
     for (int run = 0; run < 2; ++run) {
@@ -161,6 +183,40 @@ TEST_F(ArchivedMediaTest, GetMediaForFragmentListReturnsKvsShapedMkv) {
     EXPECT_EQ(seen.pts, (std::vector<std::int64_t>{1'700'000'003'000, 1'700'000'001'000}));
 }
 
+// botocore keeps connections in a pool: after GetMediaForFragmentList's body the same connection serves the
+// next request, including one the client sent before the body ended (pipelined).
+TEST_F(ArchivedMediaTest, GetMediaForFragmentListKeepsTheConnection) {
+    const std::string fragments =
+        json{{"StreamName", "cam1"}, {"Fragments", {numbers_[0], numbers_[2]}}}.dump();
+    const std::string describe = json{{"StreamName", "cam1"}}.dump();
+    for (int round = 0; round < 3; ++round) {
+        auto media = client_->send_raw(raw_post("/getMediaForFragmentList", fragments));
+        ASSERT_EQ(media.status, 200u) << media.body;
+        EXPECT_NE(media.header("connection"), "close");
+        EXPECT_EQ(summarize_numbers(media.body), (std::vector<std::string>{numbers_[0], numbers_[2]}));
+        auto next = client_->send_raw(raw_post("/describeStream", describe));
+        ASSERT_EQ(next.status, 200u) << next.body;
+        EXPECT_EQ(next.json()["StreamInfo"]["StreamName"], "cam1");
+    }
+    // Two requests in one write: the second is answered after the first's body, on the same connection.
+    auto first = client_->send_raw(raw_post("/getMediaForFragmentList", fragments) +
+                                   raw_post("/getMediaForFragmentList", fragments) +
+                                   raw_post("/describeStream", describe));
+    ASSERT_EQ(first.status, 200u) << first.body;
+    auto second = client_->read_response();
+    ASSERT_EQ(second.status, 200u) << second.body;
+    EXPECT_EQ(summarize_numbers(second.body), (std::vector<std::string>{numbers_[0], numbers_[2]}));
+    auto third = client_->read_response();
+    ASSERT_EQ(third.status, 200u) << third.body;
+    EXPECT_EQ(third.json()["StreamInfo"]["StreamName"], "cam1");
+    // A client that asks for the connection to close gets that after the body.
+    auto closing =
+        client_->send_raw(raw_post("/getMediaForFragmentList", fragments, "Connection: close\r\n"));
+    ASSERT_EQ(closing.status, 200u) << closing.body;
+    EXPECT_EQ(closing.header("connection"), "close");
+    EXPECT_TRUE(client_->server_closed());
+}
+
 // Fragment i's one frame: 2,000 + 1,733 i bytes of a pattern that differs per fragment (about 190 KB in all).
 std::vector<std::uint8_t> large_payload(int i) {
     std::vector<std::uint8_t> payload(2000 + 1733 * static_cast<std::size_t>(i));
@@ -226,8 +282,10 @@ TEST(GetMediaForFragmentListStreaming, ListLargerThanABatchArrivesWholeAndInOrde
         EXPECT_EQ(seen.numbers[k], numbers[static_cast<std::size_t>(order[k])]) << k;
         EXPECT_TRUE(seen.payloads[k] == large_payload(order[k])) << "fragment " << order[k] << " at " << k;
     }
-    // The server closed the connection after the last chunk (Connection: close).
-    EXPECT_TRUE(client.server_closed());
+    // The connection stays open after the last chunk, for the client's next request.
+    EXPECT_NE(response.header("connection"), "close");
+    auto again = client.send_raw(raw_post("/listFragments", json{{"StreamName", "big"}}.dump()));
+    EXPECT_EQ(again.status, 200u) << again.body;
 }
 
 }  // namespace

@@ -94,6 +94,10 @@ HttpResponse HttpClient::send_raw(const std::string& bytes) {
     return impl_->read_response();
 }
 
+HttpResponse HttpClient::read_response() {
+    return impl_->read_response();
+}
+
 bool HttpClient::server_closed() {
     char byte;
     beast::error_code ec;

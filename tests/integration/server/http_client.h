@@ -45,6 +45,8 @@ public:
 
     // Sends bytes as they are, then reads one response (or until the server closes). For malformed requests.
     HttpResponse send_raw(const std::string& bytes);
+    // Reads one more response on this connection (the second of two pipelined requests sent by send_raw).
+    HttpResponse read_response();
     // True when the server has closed this connection (a read returns end of stream).
     bool server_closed();
 
