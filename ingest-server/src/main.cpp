@@ -100,7 +100,9 @@ int main(int argc, char** argv) {
     app.add_option("--account", config.account, "AWS account id written into stream ARNs")
         ->envname("KINEMA_ACCOUNT")
         ->capture_default_str();
-    app.add_option("--threads", config.network_threads, "Network (io_context) threads; 0 = one per core")
+    app.add_option(
+           "--threads", config.network_threads,
+           "Network threads, each with its own io_context (connections spread round-robin); 0 = one per core")
         ->envname("KINEMA_THREADS")
         ->capture_default_str();
     app.add_option("--blocking-threads", config.blocking_threads,

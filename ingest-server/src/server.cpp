@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <spdlog/spdlog.h>
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -10,6 +11,7 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <future>
+#include <memory>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -58,9 +60,21 @@ public:
           blocking_(std::max(1u, config_.blocking_threads)),
           io_threads_count_(config_.network_threads != 0 ? config_.network_threads
                                                          : std::max(1u, std::thread::hardware_concurrency())),
-          ioc_(static_cast<int>(io_threads_count_)),
-          acceptor_(asio::make_strand(ioc_)),
+          iocs_(make_io_contexts(io_threads_count_)),
+          acceptor_(asio::make_strand(*iocs_.front())),
           retry_timer_(acceptor_.get_executor()) {}
+
+    // One io_context per network thread, each run by its thread alone, and each connection on one of them
+    // (round-robin at accept): a connection's handlers stay on one core, and a completion never wakes another
+    // network thread. With one io_context shared by two threads, one fast PutMedia stream's handlers moved
+    // between the cores at every read, each move a cross-core wake-up: on the 2-core development VM that
+    // cost 10-20% more server CPU per MB and a lower single-stream rate (docs/server.md).
+    static std::vector<std::unique_ptr<asio::io_context>> make_io_contexts(unsigned count) {
+        std::vector<std::unique_ptr<asio::io_context>> iocs;
+        for (unsigned i = 0; i < count; ++i)
+            iocs.push_back(std::make_unique<asio::io_context>(1));
+        return iocs;
+    }
 
     ~Impl() { stop(); }
 
@@ -90,11 +104,13 @@ public:
         started_ = true;
         accept();
         threads_.reserve(io_threads_count_);
-        for (unsigned i = 0; i < io_threads_count_; ++i)
-            threads_.emplace_back([this] {
+        for (auto& ioc : iocs_) {
+            work_.push_back(asio::make_work_guard(*ioc));  // run() waits for connections until stop()
+            threads_.emplace_back([&ioc = *ioc] {
                 ::pthread_setname_np(::pthread_self(), "kinema-net");  // shown by top -H, perf, gdb
-                ioc_.run();
+                ioc.run();
             });
+        }
         spdlog::info("listening on {} ({} network thread(s), {} blocking thread(s)), data in {}", url(),
                      io_threads_count_, std::max(1u, config_.blocking_threads), config_.data_dir.string());
     }
@@ -130,7 +146,9 @@ public:
             if (!drained)
                 spdlog::warn("drain timeout: closing {} connection(s) in flight", ctx_->sessions.size());
         }
-        ioc_.stop();
+        work_.clear();
+        for (auto& ioc : iocs_)
+            ioc->stop();
         for (auto& t : threads_)
             t.join();
         threads_.clear();
@@ -151,7 +169,9 @@ public:
     std::unique_ptr<storage::FragmentStore> store_;
     asio::thread_pool blocking_;
     unsigned io_threads_count_;
-    asio::io_context ioc_;
+    std::vector<std::unique_ptr<asio::io_context>> iocs_;  // one per network thread
+    std::vector<asio::executor_work_guard<asio::io_context::executor_type>> work_;
+    std::size_t next_ioc_ = 0;  // the acceptor's strand only
     tcp::acceptor acceptor_;
     asio::steady_timer retry_timer_;
     std::vector<std::thread> threads_;
@@ -229,7 +249,7 @@ private:
         boost::system::error_code ec;
         auto address = asio::ip::make_address(config_.listen_host, ec);
         if (ec) {
-            tcp::resolver resolver(ioc_);
+            tcp::resolver resolver(*iocs_.front());
             const auto results = resolver.resolve(config_.listen_host, "", ec);
             if (ec || results.empty())
                 throw std::runtime_error("cannot resolve listen host " + config_.listen_host + ": " +
@@ -250,8 +270,10 @@ private:
     }
 
     void accept() {
-        // Each connection gets its own strand: its handlers never run concurrently, without locks.
-        acceptor_.async_accept(asio::make_strand(ioc_),
+        // Each connection gets its own strand (its handlers never run concurrently, without locks) on the
+        // next network thread's io_context.
+        auto& ioc = *iocs_[next_ioc_++ % iocs_.size()];
+        acceptor_.async_accept(asio::make_strand(ioc),
                                [this](boost::system::error_code ec, tcp::socket socket) {
                                    if (!acceptor_.is_open()) return;
                                    if (ec) {
