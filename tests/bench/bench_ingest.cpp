@@ -11,8 +11,9 @@
 //   - paced producers (200 streams, live latency, fan-out) send one binary message per frame in real time;
 //     the live-latency figure matches each frame a viewer receives to its send time by timecode;
 //   - the single stream goes as fast as it goes, prebuilt (framed and masked before the clock starts), in
-//     64 KiB messages as the producer SDK sends a backlog, next to chunked HTTP and to the store's own append
-//     of the same fragments.
+//     64 KiB messages as the producer SDK sends a backlog (written a few MiB per send call, so that the
+//     generator's syscalls leave the shared cores to the server), next to chunked HTTP and to the store's own
+//     append of the same fragments.
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -460,8 +461,7 @@ Bytes build_stream(const Clip& clip, int fragments) {
 // (Beast's client copied and masked every message on the clock, on the cores the server shares).
 struct FramedStream {
     Bytes wire;
-    std::size_t payload_bytes = 0;          // the MKV stream's own bytes, which the figures count
-    std::vector<std::size_t> message_ends;  // offsets in `wire` where each message's frame ends
+    std::size_t payload_bytes = 0;  // the MKV stream's own bytes, which the figures count
 };
 
 FramedStream frame_messages(const Bytes& stream) {
@@ -489,14 +489,20 @@ FramedStream frame_messages(const Bytes& stream) {
         out.wire.insert(out.wire.end(), key.begin(), key.end());
         for (std::size_t i = 0; i < n; ++i)
             out.wire.push_back(stream[at + i] ^ key[i % 4]);
-        out.message_ends.push_back(out.wire.size());
     }
     return out;
 }
 
-// The framed stream over WebSocket PutMedia, one message per write and one write in flight, ACKs read as
-// they come. The handshake and the ACKs go through Beast; the frames are written to its socket directly
-// (the server sends no ping that Beast would answer on that socket meanwhile).
+// The whole framed stream in one write, each send call up to 4 MiB (asio's own completion conditions stop at
+// 64 KiB): the server sees the same bytes and messages, and the generator makes a few large send calls
+// instead of one per message, which leaves the cores it shares to the server.
+std::size_t up_to_4_mib(const beast::error_code& ec, std::size_t) {
+    return ec ? 0 : std::size_t{4} << 20;
+}
+
+// The framed stream over WebSocket PutMedia, written as one byte stream, ACKs read as they come. The
+// handshake and the ACKs go through Beast; the frames are written to its socket directly (the server sends no
+// ping that Beast would answer on that socket meanwhile).
 Throughput ws_single_stream(const ServerProcess& server, const FramedStream& framed, const std::string& name,
                             int fragments, double& client_cpu_pct) {
     asio::io_context ioc;
@@ -512,20 +518,11 @@ Throughput ws_single_stream(const ServerProcess& server, const FramedStream& fra
     const double cpu0 = server.cpu_seconds();
     const double client_cpu0 = self_cpu_seconds();
     const auto t0 = Clock::now();
-    std::size_t message = 0;
     int persisted = 0;
     bool failed = false;
-    std::function<void()> write = [&] {
-        if (message == framed.message_ends.size()) return;
-        const std::size_t from = message == 0 ? 0 : framed.message_ends[message - 1];
-        const std::size_t to = framed.message_ends[message];
-        asio::async_write(socket, asio::buffer(framed.wire.data() + from, to - from),
-                          [&](beast::error_code ec, std::size_t) {
-                              if (ec) return void(failed = true);
-                              ++message;
-                              write();
-                          });
-    };
+    asio::async_write(socket, asio::buffer(framed.wire), up_to_4_mib, [&](beast::error_code ec, std::size_t) {
+        if (ec) failed = true;
+    });
     beast::flat_buffer acks;
     std::function<void()> read = [&] {
         ws.async_read(acks, [&](beast::error_code ec, std::size_t) {
@@ -537,7 +534,6 @@ Throughput ws_single_stream(const ServerProcess& server, const FramedStream& fra
             if (persisted < fragments && !failed) read();
         });
     };
-    write();
     read();
     while (persisted < fragments && !failed && ioc.run_one_for(std::chrono::seconds(60)) > 0) {
     }
@@ -593,10 +589,10 @@ Throughput http_single_stream(const ServerProcess& server, const Bytes& stream, 
             100 * (server.cpu_seconds() - cpu0) / seconds};
 }
 
-// The transport alone: the same stream, client and messages as ws_single_stream, into a WebSocket endpoint
-// in this process (Beast, as the server) that unmasks and discards: what loopback TCP and WebSocket framing
+// The transport alone: the same framed stream and writes as ws_single_stream, into a WebSocket endpoint in
+// this process (Beast, as the server) that unmasks and discards: what loopback TCP and WebSocket framing
 // cost on this machine before any parsing or storage.
-double ws_sink_mbps(const Bytes& stream, double& sink_ms_per_mb) {
+double ws_sink_mbps(const FramedStream& framed, double& sink_ms_per_mb) {
     asio::io_context sink_ioc;
     tcp::acceptor acceptor(sink_ioc, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
     Clock::time_point done;
@@ -610,7 +606,7 @@ double ws_sink_mbps(const Bytes& stream, double& sink_ms_per_mb) {
         beast::error_code ec;
         timespec cpu0{};
         clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu0);
-        while (received < stream.size() && !ec)
+        while (received < framed.payload_bytes && !ec)
             received += ws.read_some(asio::buffer(buffer), ec);
         done = Clock::now();
         timespec cpu1{};
@@ -623,14 +619,14 @@ double ws_sink_mbps(const Bytes& stream, double& sink_ms_per_mb) {
     ws.next_layer().connect(acceptor.local_endpoint());
     ws.next_layer().set_option(tcp::no_delay(true));
     ws.handshake("127.0.0.1", "/");
-    ws.binary(true);
-    ws.write_buffer_bytes(kMessageBytes);
     const auto t0 = Clock::now();
-    for (std::size_t at = 0; at < stream.size(); at += kMessageBytes)
-        ws.write(asio::buffer(stream.data() + at, std::min(kMessageBytes, stream.size() - at)));
+    beast::error_code ec;
+    asio::write(ws.next_layer(), asio::buffer(framed.wire), up_to_4_mib, ec);
     sink.join();
-    sink_ms_per_mb = sink_cpu_seconds * 1000 / (static_cast<double>(stream.size()) / 1e6);
-    return static_cast<double>(stream.size()) * 8 / std::chrono::duration<double>(done - t0).count() / 1e6;
+    if (ec) return 0;
+    const auto bytes = static_cast<double>(framed.payload_bytes);
+    sink_ms_per_mb = sink_cpu_seconds * 1000 / (bytes / 1e6);
+    return bytes * 8 / std::chrono::duration<double>(done - t0).count() / 1e6;
 }
 
 // The store's own append of the clip's first fragment (its Cluster bytes) to a new stream of `store`, as
@@ -773,7 +769,7 @@ int main(int argc, char** argv) {
                 const Throughput http = http_single_stream(server, stream, name + "-http", kFragments);
                 const double raw_round = raw_append_mbps(*raw_store, name, clip, kFragments);
                 double sink_ms_per_mb = 0;
-                const double mbps = ws_sink_mbps(stream, sink_ms_per_mb);
+                const double mbps = ws_sink_mbps(framed, sink_ms_per_mb);
                 if (round < 0) continue;
                 if (ws.mbps > ws_best.mbps) {
                     ws_best = ws;
