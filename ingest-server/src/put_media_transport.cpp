@@ -17,6 +17,7 @@
 #include "kvs_error.h"
 #include "media_transport.h"
 #include "metrics.h"
+#include "shared_write_stream.h"
 #include "transport_util.h"
 
 namespace kinema::server {
@@ -230,9 +231,14 @@ private:
                     std::lock_guard lock(inbox->mutex);
                     batch.swap(inbox->acks);
                 }
-                if (auto self = weak.lock())
+                // The whole batch is queued before anything is written, so that it goes out in one write.
+                if (auto self = weak.lock()) {
+                    self->batching_ = true;
                     for (const auto& [queued, since] : batch)
                         self->on_ack(queued, since);
+                    self->batching_ = false;
+                    self->flush();
+                }
             });
         };
         // A DeleteStream that completed after the check ended the plan's hub: refuse with 4008.
@@ -290,7 +296,7 @@ private:
     void queue_ack(std::string json) {
         if (output_closed_) return;
         outbox_.push_back(std::move(json));
-        flush();
+        if (!batching_) flush();
     }
 
     void flush() {
@@ -336,6 +342,7 @@ private:
     std::deque<std::string> outbox_;
     std::map<std::string, double> received_at_;  // fragment number -> RECEIVED latency, for commit latency
     bool writing_ = false;
+    bool batching_ = false;     // queue_ack only queues: the caller flushes
     std::size_t in_write_ = 0;  // ACKs at the front of outbox_ being written
     bool accepted_ = false;
     bool connected_ = false;
@@ -370,7 +377,11 @@ private:
         ws_.set_option(websocket::stream_base::decorator(
             [](websocket::response_type& res) { res.set(http::field::server, "kinema-server"); }));
         ws_.read_message_max(max_message_);
-        ws_.binary(false);
+        // Beast answers a close frame inside the read, then tears the connection down before the read
+        // completes: from the close frame on, no ACK frame may follow (RFC 6455 section 5.5.1).
+        ws_.control_callback([this](websocket::frame_type kind, beast::string_view) {
+            if (kind == websocket::frame_type::close) output_closed_ = true;
+        });
         ws_.async_accept(request_, [self = std::static_pointer_cast<WebSocketPutMedia>(shared_from_this())](
                                        beast::error_code ec) {
             if (ec) {
@@ -401,15 +412,18 @@ private:
     }
 
     std::size_t write_acks(const std::deque<std::string>& outbox) override {
-        // One text message per ACK (DESIGN.md), and Beast writes one message at a time.
-        ws_.text(true);
-        ws_.async_write(asio::buffer(outbox.front()),
-                        [self = std::static_pointer_cast<WebSocketPutMedia>(shared_from_this())](
-                            beast::error_code ec, std::size_t) {
-                            if (ec) return self->on_output_failed();
-                            self->on_written();
-                        });
-        return 1;
+        // One text message per ACK (DESIGN.md), every queued ACK in one write: framed here, because Beast
+        // writes one message per call (shared_write_stream.h says why that matters).
+        framed_.clear();
+        for (const auto& json : outbox)
+            append_text_frame(framed_, json);
+        ws_.next_layer().async_write_whole(
+            asio::buffer(framed_), [self = std::static_pointer_cast<WebSocketPutMedia>(shared_from_this())](
+                                       beast::error_code ec, std::size_t) {
+                if (ec) return self->on_output_failed();
+                self->on_written();
+            });
+        return outbox.size();
     }
 
     void close_output() override {
@@ -429,9 +443,10 @@ private:
         beast::get_lowest_layer(ws_).close();
     }
 
-    websocket::stream<beast::tcp_stream> ws_;
+    websocket::stream<SharedWriteStream> ws_;
     FullRequest request_;
     std::size_t max_message_;
+    std::string framed_;  // the ACK frames being written
 };
 
 // ---- Chunked HTTP --------------------------------------------------------------------------------------
