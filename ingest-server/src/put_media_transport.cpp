@@ -126,7 +126,8 @@ protected:
     }
 
     // The input ended: cleanly (end of body, WebSocket close, server stop) or not (connection lost).
-    void end_input(bool clean) {
+    // `close_connection` false: the transport closes the connection itself (see on_peer_close).
+    void end_input(bool clean, bool close_connection = true) {
         if (input_done_) {
             if (!accepted_ && !clean) close_now();
             return;
@@ -155,13 +156,24 @@ protected:
             // Fragments appended but not durable yet keep the live hub: a viewer handed over from the
             // archive meanwhile waits for them to be readable (LiveHub::join_after).
             session_->when_acknowledged([hub = hub_] {});
-            return close_now();
+            if (close_connection) close_now();
+            return;
         }
         // Close once every RECEIVED fragment has its PERSISTED (or ERROR) on the wire. The callback holds the
         // connection: nothing else may be pending on it while the last commits complete.
         session_->when_acknowledged([self = shared_from_this()] {
             asio::post(self->executor_, [self] { self->finish_output_when_flushed(); });
         });
+    }
+
+    // The producer's WebSocket close frame. Beast answers it and tears the connection down before the read
+    // it arrived in completes, and every byte before it has been through on_input (Beast handles control
+    // frames only before a read's first payload byte). So the input ends cleanly here: the last fragment is
+    // stored and the producer claim released before the close answer goes out, and a producer that
+    // reconnects as soon as it has the answer is not refused. From here on nothing can be sent.
+    void on_peer_close() {
+        output_closed_ = true;
+        end_input(true, false);
     }
 
     void on_written() {
@@ -377,10 +389,9 @@ private:
         ws_.set_option(websocket::stream_base::decorator(
             [](websocket::response_type& res) { res.set(http::field::server, "kinema-server"); }));
         ws_.read_message_max(max_message_);
-        // Beast answers a close frame inside the read, then tears the connection down before the read
-        // completes: from the close frame on, no ACK frame may follow (RFC 6455 section 5.5.1).
+        // No ACK frame may follow a close frame (RFC 6455 section 5.5.1); the callback runs on this strand.
         ws_.control_callback([this](websocket::frame_type kind, beast::string_view) {
-            if (kind == websocket::frame_type::close) output_closed_ = true;
+            if (kind == websocket::frame_type::close) on_peer_close();
         });
         ws_.async_accept(request_, [self = std::static_pointer_cast<WebSocketPutMedia>(shared_from_this())](
                                        beast::error_code ec) {
@@ -401,8 +412,9 @@ private:
                             [self = std::static_pointer_cast<WebSocketPutMedia>(shared_from_this())](
                                 beast::error_code ec, std::size_t n) {
                                 if (ec) {
-                                    // A close frame is the producer's clean end; anything else (reset, EOF
-                                    // without close) drops the fragment in progress.
+                                    // A close frame is the producer's clean end (on_peer_close has ended the
+                                    // input already); anything else (reset, EOF without close) drops the
+                                    // fragment in progress.
                                     const bool clean = ec == websocket::error::closed;
                                     if (clean) self->output_closed_ = true;  // nothing more can be sent
                                     return self->end_input(clean);

@@ -120,6 +120,43 @@ void WsClient::close() {
     impl_->closed = true;
 }
 
+bool WsClient::close_keeping_connection() {
+    if (impl_->closed) return false;
+    impl_->closed = true;
+    auto& socket = beast::get_lowest_layer(impl_->ws).socket();
+    // RFC 6455 5.5.1: FIN + close, masked (a client's frames are), payload the status code 1000. Mask 0.
+    const unsigned char close_frame[] = {0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8};
+    beast::error_code ec;
+    asio::write(socket, asio::buffer(close_frame), ec);
+    if (ec) return false;
+    // The server's frames are unmasked: whole frames (no message was being read), the close (0x88) the last
+    // of them.
+    std::string bytes;
+    std::size_t at = 0;
+    for (;;) {
+        while (bytes.size() >= at + 2) {
+            const auto opcode = static_cast<unsigned char>(bytes[at]);
+            std::size_t length = static_cast<unsigned char>(bytes[at + 1]) & 0x7f;
+            std::size_t header = 2;
+            if (length == 126) {
+                if (bytes.size() < at + 4) break;
+                length = static_cast<std::size_t>(static_cast<unsigned char>(bytes[at + 2])) << 8 |
+                         static_cast<unsigned char>(bytes[at + 3]);
+                header = 4;
+            } else if (length == 127) {
+                return false;  // no server frame here is that long
+            }
+            if (bytes.size() < at + header + length) break;
+            if (opcode == 0x88) return true;
+            at += header + length;
+        }
+        char chunk[4096];
+        const std::size_t n = socket.read_some(asio::buffer(chunk), ec);
+        if (ec) return false;
+        bytes.append(chunk, n);
+    }
+}
+
 void WsClient::drop() {
     beast::error_code ec;
     beast::get_lowest_layer(impl_->ws).socket().set_option(asio::socket_base::linger(true, 0), ec);

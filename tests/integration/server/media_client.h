@@ -41,6 +41,10 @@ public:
     void close();
     // Cut the TCP connection without a close frame (a producer that vanished).
     void drop();
+    // Send a close frame and wait for the server's (skipping messages before it), but keep the TCP
+    // connection open: a producer slow to close its socket, or a close whose last packets are delayed.
+    // Returns false when the connection ended without the server's close frame.
+    bool close_keeping_connection();
 
 private:
     struct Impl;

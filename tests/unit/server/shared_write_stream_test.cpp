@@ -49,12 +49,14 @@ std::string message(int i) {
 // writes batches of its own frames, as the PutMedia connection writes ACKs.
 class Server {
 public:
-    explicit Server(asio::io_context& ioc) : acceptor_(ioc, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {}
+    explicit Server(asio::io_context& ioc)
+        : acceptor_(ioc, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {}
 
     unsigned short port() const { return acceptor_.local_endpoint().port(); }
 
-    // Accepts one client (its handshake runs in the io_context), then writes `batches` batches of `per_batch` messages, one write each; when the
-    // client's text message arrives (after its pings), writes "done" and closes.
+    // Accepts one client (its handshake runs in the io_context), then writes `batches` batches of `per_batch`
+    // messages, one write each; when the client's text message arrives (after its pings), writes "done" and
+    // closes.
     void run(int batches, int per_batch) {
         tcp::socket socket = acceptor_.accept();
         // A small send buffer: a batch fills it, and the write waits partly done while pongs are due.
