@@ -12,6 +12,7 @@ add_library(kinema_server_media STATIC
     ${CMAKE_CURRENT_LIST_DIR}/src/put_media_session.cpp
     ${CMAKE_CURRENT_LIST_DIR}/src/start_selector.cpp
     ${CMAKE_CURRENT_LIST_DIR}/src/stream_header.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/src/websocket_frame_reader.cpp
 )
 add_library(kinema::server_media ALIAS kinema_server_media)
 target_include_directories(kinema_server_media PUBLIC ${CMAKE_CURRENT_LIST_DIR}/src)

@@ -154,6 +154,13 @@ int main(int argc, char** argv) {
                    "PutMedia over WebSocket: largest binary message accepted")
         ->envname("KINEMA_MAX_WS_MESSAGE_BYTES")
         ->capture_default_str();
+    unsigned silence_ms = static_cast<unsigned>(config.websocket_silence_timeout.count());
+    app.add_option("--websocket-silence-timeout-ms", silence_ms,
+                   "PutMedia over WebSocket: a producer silent for half of this is pinged, and cut (its "
+                   "fragment in progress dropped) when nothing, not even the pong, came by the end")
+        ->envname("KINEMA_WEBSOCKET_SILENCE_TIMEOUT_MS")
+        ->check(CLI::Range(100u, 86'400'000u))
+        ->capture_default_str();
     app.add_option("--archive-batch-bytes", config.archive_batch_bytes,
                    "GetMedia (archived fragments) and GetMediaForFragmentList: bytes read from storage and "
                    "sent before the next read; a request holds at most this plus one fragment")
@@ -181,6 +188,7 @@ int main(int argc, char** argv) {
     config.drain_timeout = std::chrono::milliseconds(drain_timeout_ms);
     config.idle_ack_interval = std::chrono::milliseconds(idle_ack_ms);
     config.producer_takeover_after = std::chrono::milliseconds(takeover_ms);
+    config.websocket_silence_timeout = std::chrono::milliseconds(silence_ms);
     setup_logging(log_level, log_format);
 
     // Block the stop signals before any thread starts, so every thread inherits the mask and sigwait below

@@ -36,6 +36,8 @@ struct MediaServiceOptions {
     std::chrono::milliseconds producer_takeover_after{5'000};
     std::size_t viewer_queue_bytes = 8u << 20;
     std::size_t max_ws_message_bytes = 16u << 20;
+    // A WebSocket producer silent for half of this is pinged; silent for all of it, cut (ServerConfig).
+    std::chrono::milliseconds websocket_silence_timeout{300'000};
     // GetMedia's archive and GetMediaForFragmentList: one trip to the blocking pool reads fragments until
     // this many bytes (or 8 fragments) are ready, then sends them before reading more. A request holds at
     // most this plus one fragment.

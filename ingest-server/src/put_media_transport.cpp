@@ -19,6 +19,7 @@
 #include "metrics.h"
 #include "shared_write_stream.h"
 #include "transport_util.h"
+#include "websocket_frame_reader.h"
 
 namespace kinema::server {
 
@@ -126,7 +127,8 @@ protected:
     }
 
     // The input ended: cleanly (end of body, WebSocket close, server stop) or not (connection lost).
-    // `close_connection` false: the transport closes the connection itself (see on_peer_close).
+    // `close_connection` false: the transport closes the connection itself (after answering a WebSocket
+    // close).
     void end_input(bool clean, bool close_connection = true) {
         if (input_done_) {
             if (!accepted_ && !clean) close_now();
@@ -166,16 +168,6 @@ protected:
         });
     }
 
-    // The producer's WebSocket close frame. Beast answers it and tears the connection down before the read
-    // it arrived in completes, and every byte before it has been through on_input (Beast handles control
-    // frames only before a read's first payload byte). So the input ends cleanly here: the last fragment is
-    // stored and the producer claim released before the close answer goes out, and a producer that
-    // reconnects as soon as it has the answer is not refused. From here on nothing can be sent.
-    void on_peer_close() {
-        output_closed_ = true;
-        end_input(true, false);
-    }
-
     void on_written() {
         writing_ = false;
         outbox_.erase(outbox_.begin(), outbox_.begin() + static_cast<std::ptrdiff_t>(in_write_));
@@ -192,6 +184,8 @@ protected:
     }
 
     virtual const char* transport_name() const = 0;
+
+    const MediaServiceOptions& media_options() const { return media_.options(); }
 
     asio::any_io_executor executor_;
     std::uint64_t id_ = 0;
@@ -372,93 +366,215 @@ public:
         : PutMediaConnection(stream.get_executor(), std::move(plan), std::move(request_id), context),
           ws_(std::move(stream)),
           request_(std::move(request)),
-          max_message_(context->media->options().max_ws_message_bytes) {}
+          frames_(context->media->options().max_ws_message_bytes),
+          keepalive_timer_(executor_) {}
 
 private:
+    auto self() { return std::static_pointer_cast<WebSocketPutMedia>(shared_from_this()); }
+
     const char* transport_name() const override { return "WebSocket"; }
 
     void reject(ApiResponse response) override {
-        auto self = std::static_pointer_cast<WebSocketPutMedia>(shared_from_this());
+        auto keep = self();
         write_error_response(beast::get_lowest_layer(ws_), std::move(response), request_id_,
-                             [self] { self->close_now(); });
+                             [keep] { keep->close_now(); });
     }
 
+    // Beast does the opening handshake; after it, frames go both ways through this class
+    // (websocket_frame_reader.h says why), over ws_.next_layer().
     void accept() override {
         beast::get_lowest_layer(ws_).expires_never();
-        ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+        websocket::stream_base::timeout timeout;
+        timeout.handshake_timeout = std::chrono::seconds(30);
+        timeout.idle_timeout = websocket::stream_base::none();
+        timeout.keep_alive_pings = false;
+        ws_.set_option(timeout);
         ws_.set_option(websocket::stream_base::decorator(
             [](websocket::response_type& res) { res.set(http::field::server, "kinema-server"); }));
-        ws_.read_message_max(max_message_);
-        // No ACK frame may follow a close frame (RFC 6455 section 5.5.1); the callback runs on this strand.
-        ws_.control_callback([this](websocket::frame_type kind, beast::string_view) {
-            if (kind == websocket::frame_type::close) on_peer_close();
-        });
-        ws_.async_accept(request_, [self = std::static_pointer_cast<WebSocketPutMedia>(shared_from_this())](
-                                       beast::error_code ec) {
+        ws_.async_accept(request_, [keep = self()](beast::error_code ec) {
             if (ec) {
                 spdlog::warn("PutMedia WebSocket handshake failed: {}", ec.message());
-                self->output_closed_ = true;
-                return self->end_input(false);
+                keep->output_closed_ = true;
+                return keep->end_input(false);
             }
-            self->on_accepted();
+            keep->arm_keepalive();
+            keep->on_accepted();
         });
     }
 
+    // Whatever the message boundaries: PutMedia's MKV is one byte stream. A read takes what the socket has
+    // (many frames) straight into the session's input, where the frame reader unmasks the payloads and moves
+    // them together.
     void read_more() override {
-        // Whatever the message boundaries: PutMedia's MKV is one byte stream. Beast reads a frame's payload
-        // straight into this buffer and unmasks it there.
         const auto space = input_space(kReadBytes);
-        ws_.async_read_some(asio::buffer(space.data(), space.size()),
-                            [self = std::static_pointer_cast<WebSocketPutMedia>(shared_from_this())](
-                                beast::error_code ec, std::size_t n) {
-                                if (ec) {
-                                    // A close frame is the producer's clean end (on_peer_close has ended the
-                                    // input already); anything else (reset, EOF without close) drops the
-                                    // fragment in progress.
-                                    const bool clean = ec == websocket::error::closed;
-                                    if (clean) self->output_closed_ = true;  // nothing more can be sent
-                                    return self->end_input(clean);
-                                }
-                                if (self->on_input(n)) self->read_more();
-                            });
+        read(space.data(), space.size());
+    }
+
+    void read(std::uint8_t* data, std::size_t size) {
+        reading_ = true;
+        ws_.next_layer().async_read_some(asio::buffer(data, size),
+                                         [keep = self(), data](beast::error_code ec, std::size_t n) {
+                                             keep->on_read(ec, std::span(data, n));
+                                         });
+    }
+
+    void on_read(beast::error_code ec, std::span<std::uint8_t> wire) {
+        reading_ = false;
+        received_ = true;
+        if (ending_) {
+            if (ec) return close_now();
+            return discard();  // until the producer's end of stream
+        }
+        if (ec) {
+            if (!draining_)
+                spdlog::debug("stream session {}: PutMedia WebSocket read ended: {}", id_, ec.message());
+            // A connection lost (or, when draining, the close timeout) without a close frame: the fragment
+            // in progress is dropped.
+            if (!draining_) return end_input(false);
+            return close_now();
+        }
+        const std::size_t data = frames_.decode(wire);
+        bool read_on = true;
+        if (data > 0 && !draining_) read_on = on_input(data);
+        if (frames_.failed()) {
+            spdlog::warn("stream session {}: PutMedia WebSocket protocol violation: {}", id_,
+                         frames_.error());
+            // As Beast did: the fragment in progress is dropped and the close frame says why.
+            output_closed_ = true;
+            end_input(false, false);
+            if (close_sent_) return end_connection();  // one close frame only
+            return send_close(frames_.error_close_code());
+        }
+        if (frames_.closed()) {
+            // The producer's clean end: every byte before the close frame went through on_input. The input
+            // ends (the last fragment stored, the producer claim released) before the close answer goes out,
+            // so a producer that reconnects as soon as it has the answer is not refused. No ACK follows a
+            // close frame (RFC 6455 section 5.5.1).
+            if (!draining_) {
+                output_closed_ = true;
+                end_input(true, false);
+            }
+            if (close_sent_) return end_connection();
+            return send_close(frames_.close_code() == static_cast<std::uint16_t>(WsCloseCode::no_status)
+                                  ? WsCloseCode::normal
+                                  : static_cast<WsCloseCode>(frames_.close_code()));
+        }
+        if (frames_.ping_pending() && !close_sent_) {
+            auto frame = std::make_shared<std::string>();
+            append_ws_pong_frame(*frame, frames_.take_ping());
+            send_frame(std::move(frame), false);
+        }
+        if (draining_) return discard();
+        if (read_on) read_more();
     }
 
     std::size_t write_acks(const std::deque<std::string>& outbox) override {
-        // One text message per ACK (DESIGN.md), every queued ACK in one write: framed here, because Beast
-        // writes one message per call (shared_write_stream.h says why that matters).
+        // One text message per ACK (DESIGN.md), every queued ACK in one write.
         framed_.clear();
         for (const auto& json : outbox)
-            append_text_frame(framed_, json);
-        ws_.next_layer().async_write_whole(
-            asio::buffer(framed_), [self = std::static_pointer_cast<WebSocketPutMedia>(shared_from_this())](
-                                       beast::error_code ec, std::size_t) {
-                if (ec) return self->on_output_failed();
-                self->on_written();
-            });
+            append_ws_text_frame(framed_, json);
+        ws_.next_layer().async_write_whole(asio::buffer(framed_),
+                                           [keep = self()](beast::error_code ec, std::size_t) {
+                                               if (ec) return keep->on_output_failed();
+                                               keep->on_written();
+                                           });
         return outbox.size();
     }
 
+    // The server ends the session: a close frame, then whatever the producer still sends is read and
+    // dropped until its close answer; a producer that never answers is cut after kWebSocketCloseTimeout.
     void close_output() override {
-        ws_.set_option(close_timeout());
-        ws_.async_close(
-            websocket::close_code::normal,
-            [self = std::static_pointer_cast<WebSocketPutMedia>(shared_from_this())](beast::error_code) {
-                // The read loop sees the peer's close reply; a producer that never answers is
-                // cut after kWebSocketCloseTimeout.
-                (void)self;
-            });
+        if (close_sent_) return;
+        auto frame = std::make_shared<std::string>();
+        append_ws_close_frame(*frame, static_cast<std::uint16_t>(WsCloseCode::normal));
+        close_sent_ = true;
+        keepalive_timer_.cancel();
+        send_frame(std::move(frame), false);
+        draining_ = true;
+        beast::get_lowest_layer(ws_).expires_after(kWebSocketCloseTimeout);
+        if (!reading_) discard();  // else the read in flight goes on as the drain
+    }
+
+    void discard() { read(discard_.data(), discard_.size()); }
+
+    // The close answer (or a violation's close), then the end of the connection.
+    void send_close(WsCloseCode code) {
+        close_sent_ = true;
+        keepalive_timer_.cancel();
+        auto frame = std::make_shared<std::string>();
+        append_ws_close_frame(*frame, static_cast<std::uint16_t>(code));
+        send_frame(std::move(frame), true);
+    }
+
+    // A control frame of our own, in its turn after the ACK batch being written (SharedWriteStream).
+    void send_frame(std::shared_ptr<std::string> frame, bool then_end) {
+        auto& stream = ws_.next_layer();
+        stream.async_write_whole(asio::buffer(*frame),
+                                 [keep = self(), frame, then_end](beast::error_code ec, std::size_t) {
+                                     if (ec) return keep->close_now();
+                                     if (then_end) keep->end_connection();
+                                 });
+    }
+
+    // After the close frames (RFC 6455 section 7.1.1, and Beast's teardown): the server ends its side of the
+    // TCP connection first, then reads and drops what is still coming until the producer's end too (or
+    // kWebSocketCloseTimeout). Closing with bytes unread would make the kernel send a reset, which can
+    // destroy the close frame before the producer has read it.
+    void end_connection() {
+        if (ending_) return;
+        ending_ = true;
+        keepalive_timer_.cancel();
+        beast::error_code ec;
+        beast::get_lowest_layer(ws_).socket().shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+        if (ec) return close_now();
+        beast::get_lowest_layer(ws_).expires_after(kWebSocketCloseTimeout);
+        if (!reading_) discard();
+    }
+
+    // As Beast's suggested server settings did while Beast read the frames: after half of
+    // websocket_silence_timeout without a byte from the producer it gets a ping; still nothing by the end,
+    // and the connection is cut (the fragment in progress dropped, as for any connection lost).
+    void arm_keepalive() {
+        keepalive_timer_.expires_after(media_options().websocket_silence_timeout / 2);
+        keepalive_timer_.async_wait([weak = std::weak_ptr(self())](boost::system::error_code ec) {
+            auto keep = weak.lock();
+            if (ec || !keep || keep->close_sent_ || keep->draining_) return;
+            if (keep->received_) {
+                keep->ping_sent_ = false;
+            } else if (keep->ping_sent_) {
+                spdlog::warn("stream session {}: PutMedia producer silent for {} ms, even to a ping; closing",
+                             keep->id_, keep->media_options().websocket_silence_timeout.count());
+                return keep->end_input(false);
+            } else {
+                auto frame = std::make_shared<std::string>();
+                append_ws_ping_frame(*frame, "");
+                keep->send_frame(std::move(frame), false);
+                keep->ping_sent_ = true;
+            }
+            keep->received_ = false;
+            keep->arm_keepalive();
+        });
     }
 
     void close_now() override {
+        keepalive_timer_.cancel();
         beast::error_code ec;
         beast::get_lowest_layer(ws_).socket().shutdown(asio::ip::tcp::socket::shutdown_both, ec);
         beast::get_lowest_layer(ws_).close();
     }
 
-    websocket::stream<SharedWriteStream> ws_;
+    websocket::stream<SharedWriteStream> ws_;  // Beast's part: the handshake
     FullRequest request_;
-    std::size_t max_message_;
-    std::string framed_;  // the ACK frames being written
+    WebSocketFrameReader frames_;
+    asio::steady_timer keepalive_timer_;
+    std::string framed_;                             // the ACK frames being written
+    std::array<std::uint8_t, 16 * 1024> discard_{};  // discard() reads into it
+    bool reading_ = false;                           // a read is in flight
+    bool draining_ = false;    // after our close frame: reading until the producer's answer
+    bool close_sent_ = false;  // no frame may follow it
+    bool ending_ = false;      // our side of the TCP connection is shut: reading until the producer's end
+    bool received_ = false;    // bytes came in since the keep-alive timer's last turn
+    bool ping_sent_ = false;   // the keep-alive timer's ping is not answered yet
 };
 
 // ---- Chunked HTTP --------------------------------------------------------------------------------------

@@ -96,6 +96,7 @@ public:
         media_options.producer_takeover_after = config_.producer_takeover_after;
         media_options.viewer_queue_bytes = config_.viewer_queue_bytes;
         media_options.max_ws_message_bytes = config_.max_ws_message_bytes;
+        media_options.websocket_silence_timeout = config_.websocket_silence_timeout;
         media_options.archive_batch_bytes = config_.archive_batch_bytes;
         ctx_->media = std::make_shared<MediaService>(*catalog_, *store_, ctx_->metrics, media_options);
         add_routes();

@@ -1,18 +1,18 @@
 #pragma once
-// A TCP stream that two writers share, each write going out whole before the next starts: the layer under a
-// Beast WebSocket stream whose owner also writes frames of its own.
+// A TCP stream whose writes each go out whole before the next starts: the layer under a PutMedia WebSocket
+// connection, which has several writers of frames.
 //
-// Why: Beast writes one message per write call, and a PutMedia producer gets three ACK messages per fragment
-// (BUFFERING, RECEIVED, PERSISTED). On loopback every send call also runs the receiver's TCP input and wakes
-// it, so one call per ACK cost the server about a tenth of its CPU per MB on the single-stream benchmark.
-// The PutMedia connection therefore frames its queued ACKs itself (one text frame each, as DESIGN.md says)
-// and sends them in one call, through this layer, which it shares with Beast. Beast still writes its own
-// frames here: the handshake response, pongs to the producer's pings, its keep-alive pings and the close
-// frame, each in one call of one frame. Serialising whole writes keeps every frame intact; without it, a pong
-// could land in the middle of a batch of ACKs that the socket accepted only partly.
+// Why: a PutMedia producer gets three ACK messages per fragment (BUFFERING, RECEIVED, PERSISTED), and on
+// loopback every send call also runs the receiver's TCP input and wakes it, so one call per ACK cost the
+// server about a tenth of its CPU per MB on the single-stream benchmark. The connection therefore frames its
+// queued ACKs itself (one text frame each, as DESIGN.md says) and sends them in one call. Its control frames
+// (pongs, keep-alive pings, the close) are separate writes, and Beast, which does the opening handshake over
+// this layer (websocket::stream<SharedWriteStream>), writes the handshake's response here too. Serialising
+// whole writes keeps every frame intact; without it, a pong could land in the middle of a batch of ACKs that
+// the socket accepted only partly.
 //
-// Rules for the owner: write with async_write_whole on the stream's strand, at most one own write at a
-// time, and no own frame after a close frame was sent or received (see websocket::stream::control_callback).
+// Rules for the owner: write with async_write_whole on the stream's strand, each write's buffers alive until
+// its handler runs, and no frame after a close frame.
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/bind_executor.hpp>
@@ -63,9 +63,9 @@ public:
             handler, buffers);
     }
 
-    // Beast's writes, a turn each like the owner's. Beast writes each control frame (and the handshake's
-    // response) in one asio::async_write of less than 64 KiB, so one call here: never split around the
-    // owner's frames.
+    // Beast's writes, a turn each like the owner's. Beast writes the handshake's response (and, on a stream
+    // whose frames it reads, each control frame) in one asio::async_write of less than 64 KiB, so one call
+    // here: never split around the owner's frames.
     template <class ConstBufferSequence, class WriteHandler>
     auto async_write_some(const ConstBufferSequence& buffers, WriteHandler&& handler) {
         return async_write_whole(buffers, std::forward<WriteHandler>(handler));
@@ -111,25 +111,6 @@ private:
     boost::beast::tcp_stream stream_;
     std::deque<std::unique_ptr<PendingWrite>> queue_;  // front: the write in flight
 };
-
-// Appends `payload` as one unmasked, final text frame: a WebSocket server's message to its client (RFC 6455
-// section 5.2; a server never masks).
-inline void append_text_frame(std::string& out, std::string_view payload) {
-    const std::size_t n = payload.size();
-    out.push_back(static_cast<char>(0x81));  // FIN, opcode 1 (text)
-    if (n < 126) {
-        out.push_back(static_cast<char>(n));
-    } else if (n <= 0xffff) {
-        out.push_back(static_cast<char>(126));
-        for (int shift = 8; shift >= 0; shift -= 8)
-            out.push_back(static_cast<char>((n >> shift) & 0xff));
-    } else {
-        out.push_back(static_cast<char>(127));
-        for (int shift = 56; shift >= 0; shift -= 8)
-            out.push_back(static_cast<char>((static_cast<std::uint64_t>(n) >> shift) & 0xff));
-    }
-    out.append(payload);
-}
 
 // Beast's websocket::stream closes and tears down its next layer through these (found by argument-dependent
 // lookup); they go to the TCP stream.

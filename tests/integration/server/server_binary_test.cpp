@@ -107,7 +107,8 @@ TEST(ServerBinary, HelpExplainsEveryFlagAndVariable) {
     EXPECT_EQ(child.wait(), 0);
     for (const char* text : {"--listen", "KINEMA_LISTEN", "--data-dir", "KINEMA_DATA_DIR", "--public-url",
                              "--region", "--account", "--threads", "--max-body-bytes", "--log-level",
-                             "--log-format", "--port-file", "127.0.0.1:8080", "kinema-data"})
+                             "--log-format", "--port-file", "--websocket-silence-timeout-ms",
+                             "KINEMA_WEBSOCKET_SILENCE_TIMEOUT_MS", "127.0.0.1:8080", "kinema-data"})
         EXPECT_NE(help.find(text), std::string::npos) << text;
 }
 

@@ -1,6 +1,7 @@
 // SharedWriteStream: the server's own WebSocket frames and Beast's (pongs, close) share one socket, each
 // write whole; a Beast client on real loopback sockets reads every message intact.
 #include "shared_write_stream.h"
+#include "websocket_frame_reader.h"
 
 #include <gtest/gtest.h>
 #include <sys/socket.h>
@@ -25,7 +26,7 @@ using tcp = asio::ip::tcp;
 
 std::string header_of(std::size_t payload_size) {
     std::string framed;
-    append_text_frame(framed, std::string(payload_size, 'x'));
+    append_ws_text_frame(framed, std::string(payload_size, 'x'));
     EXPECT_EQ(framed.size() - payload_size, payload_size < 126 ? 2u : payload_size <= 0xffff ? 4u : 10u);
     return framed.substr(0, framed.size() - payload_size);
 }
@@ -79,7 +80,7 @@ private:
         if (batches_written == batches_) return;
         framed_.clear();
         for (int i = 0; i < per_batch_; ++i)
-            append_text_frame(framed_, message(batches_written * per_batch_ + i));
+            append_ws_text_frame(framed_, message(batches_written * per_batch_ + i));
         ws_->next_layer().async_write_whole(asio::buffer(framed_), [this](beast::error_code ec, std::size_t) {
             ASSERT_FALSE(ec) << ec.message();
             ++batches_written;
@@ -100,7 +101,7 @@ private:
 
     void finish() {
         framed_.clear();
-        append_text_frame(framed_, "done");
+        append_ws_text_frame(framed_, "done");
         ws_->next_layer().async_write_whole(asio::buffer(framed_), [this](beast::error_code ec, std::size_t) {
             ASSERT_FALSE(ec) << ec.message();
             ws_->async_close(websocket::close_code::normal, [](beast::error_code) {});

@@ -33,6 +33,9 @@ struct ServerConfig {
     std::chrono::milliseconds producer_takeover_after{5'000};
     std::size_t viewer_queue_bytes = 8u << 20;     // GetMedia live: per-viewer queue before skipping
     std::size_t max_ws_message_bytes = 16u << 20;  // PutMedia WebSocket: largest binary message
+    // PutMedia WebSocket: a producer that sent nothing for half of this gets a ping; with still nothing (not
+    // even the pong) by the end of it, the connection is cut and its fragment in progress dropped.
+    std::chrono::milliseconds websocket_silence_timeout{300'000};
     // GetMedia (archived part) and GetMediaForFragmentList: bytes read per trip to the blocking pool and sent
     // before the next read; a request holds at most this plus one fragment.
     std::size_t archive_batch_bytes = 2u << 20;
