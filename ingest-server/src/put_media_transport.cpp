@@ -367,7 +367,7 @@ public:
           ws_(std::move(stream)),
           request_(std::move(request)),
           frames_(context->media->options().max_ws_message_bytes),
-          keepalive_timer_(executor_) {}
+          timer_(executor_) {}
 
 private:
     auto self() { return std::static_pointer_cast<WebSocketPutMedia>(shared_from_this()); }
@@ -488,10 +488,10 @@ private:
         auto frame = std::make_shared<std::string>();
         append_ws_close_frame(*frame, static_cast<std::uint16_t>(WsCloseCode::normal));
         close_sent_ = true;
-        keepalive_timer_.cancel();
+        timer_.cancel();
         send_frame(std::move(frame), false);
         draining_ = true;
-        beast::get_lowest_layer(ws_).expires_after(kWebSocketCloseTimeout);
+        arm_close_deadline();
         if (!reading_) discard();  // else the read in flight goes on as the drain
     }
 
@@ -500,7 +500,7 @@ private:
     // The close answer (or a violation's close), then the end of the connection.
     void send_close(WsCloseCode code) {
         close_sent_ = true;
-        keepalive_timer_.cancel();
+        timer_.cancel();
         auto frame = std::make_shared<std::string>();
         append_ws_close_frame(*frame, static_cast<std::uint16_t>(code));
         send_frame(std::move(frame), true);
@@ -523,20 +523,36 @@ private:
     void end_connection() {
         if (ending_) return;
         ending_ = true;
-        keepalive_timer_.cancel();
-        beast::error_code ec;
-        beast::get_lowest_layer(ws_).socket().shutdown(asio::ip::tcp::socket::shutdown_send, ec);
-        if (ec) return close_now();
-        beast::get_lowest_layer(ws_).expires_after(kWebSocketCloseTimeout);
+        arm_close_deadline();
         if (!reading_) discard();
+        // An empty write, after every write queued before it (the close frame among them).
+        ws_.next_layer().async_write_whole(asio::const_buffer(),
+                                           [keep = self()](beast::error_code ec, std::size_t) {
+                                               if (!ec)
+                                                   beast::get_lowest_layer(keep->ws_).socket().shutdown(
+                                                       asio::ip::tcp::socket::shutdown_send, ec);
+                                               if (ec) keep->close_now();
+                                           });
+    }
+
+    // Once the close has begun, the producer gets kWebSocketCloseTimeout to finish it. (On its own timer:
+    // the TCP stream's expiry may not be set while a read and a write are both in flight, as they are here.)
+    void arm_close_deadline() {
+        if (deadline_armed_) return;
+        deadline_armed_ = true;
+        timer_.expires_after(kWebSocketCloseTimeout);  // the keep-alive is over: close_sent_ is set
+        timer_.async_wait([weak = std::weak_ptr(self())](boost::system::error_code ec) {
+            if (ec) return;
+            if (auto keep = weak.lock()) keep->close_now();
+        });
     }
 
     // As Beast's suggested server settings did while Beast read the frames: after half of
     // websocket_silence_timeout without a byte from the producer it gets a ping; still nothing by the end,
     // and the connection is cut (the fragment in progress dropped, as for any connection lost).
     void arm_keepalive() {
-        keepalive_timer_.expires_after(media_options().websocket_silence_timeout / 2);
-        keepalive_timer_.async_wait([weak = std::weak_ptr(self())](boost::system::error_code ec) {
+        timer_.expires_after(media_options().websocket_silence_timeout / 2);
+        timer_.async_wait([weak = std::weak_ptr(self())](boost::system::error_code ec) {
             auto keep = weak.lock();
             if (ec || !keep || keep->close_sent_ || keep->draining_) return;
             if (keep->received_) {
@@ -557,7 +573,7 @@ private:
     }
 
     void close_now() override {
-        keepalive_timer_.cancel();
+        timer_.cancel();
         beast::error_code ec;
         beast::get_lowest_layer(ws_).socket().shutdown(asio::ip::tcp::socket::shutdown_both, ec);
         beast::get_lowest_layer(ws_).close();
@@ -566,15 +582,16 @@ private:
     websocket::stream<SharedWriteStream> ws_;  // Beast's part: the handshake
     FullRequest request_;
     WebSocketFrameReader frames_;
-    asio::steady_timer keepalive_timer_;
+    asio::steady_timer timer_;                       // the keep-alive ping's, then the close's deadline
     std::string framed_;                             // the ACK frames being written
     std::array<std::uint8_t, 16 * 1024> discard_{};  // discard() reads into it
     bool reading_ = false;                           // a read is in flight
     bool draining_ = false;    // after our close frame: reading until the producer's answer
     bool close_sent_ = false;  // no frame may follow it
     bool ending_ = false;      // our side of the TCP connection is shut: reading until the producer's end
-    bool received_ = false;    // bytes came in since the keep-alive timer's last turn
-    bool ping_sent_ = false;   // the keep-alive timer's ping is not answered yet
+    bool deadline_armed_ = false;
+    bool received_ = false;   // bytes came in since the keep-alive timer's last turn
+    bool ping_sent_ = false;  // the keep-alive timer's ping is not answered yet
 };
 
 // ---- Chunked HTTP --------------------------------------------------------------------------------------

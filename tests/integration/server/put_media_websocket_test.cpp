@@ -129,6 +129,21 @@ public:
         }
     }
 
+    // Reads ACKs (skipping the server's pings) until one for which `done` is true. Fails on an ERROR ACK,
+    // any other frame, or the end of the connection.
+    ::testing::AssertionResult read_acks_until(const std::function<bool(const server::Ack&)>& done) {
+        for (;;) {
+            auto frame = next();
+            if (!frame) return ::testing::AssertionFailure() << "the connection ended first";
+            if (frame->opcode == 0x9) continue;
+            if (frame->opcode != 0x1) return ::testing::AssertionFailure() << "opcode " << frame->opcode;
+            auto ack = server::parse_ack(frame->payload);
+            if (!ack || ack->type == AckEventType::error)
+                return ::testing::AssertionFailure() << frame->payload;
+            if (done(*ack)) return ::testing::AssertionSuccess();
+        }
+    }
+
     // Frames until the server's close frame: the ACKs (text) and pongs before it, and its status code.
     struct UntilClose {
         std::vector<server::Ack> acks;
@@ -243,14 +258,11 @@ TEST_F(PutMediaWebSocketTest, MessagesInContinuationFramesWithPingsBetweenAreSto
     const auto tags = end_of_fragment_tags();
     ws.send_frame(0x2, tags);
     // Every fragment PERSISTED before the close, so its ACKs come before the server's close answer.
-    while (persisted < stream.clusters.size()) {
-        auto frame = ws.next();
-        ASSERT_TRUE(frame);
-        ASSERT_EQ(frame->opcode, 0x1);
-        auto ack = server::parse_ack(frame->payload);
-        ASSERT_TRUE(ack) << frame->payload;
-        ASSERT_NE(ack->type, AckEventType::error) << frame->payload;
-        if (ack->type == AckEventType::persisted) ++persisted;
+    if (persisted < stream.clusters.size()) {
+        ASSERT_TRUE(ws.read_acks_until([&](const server::Ack& ack) {
+            if (ack.type == AckEventType::persisted) ++persisted;
+            return persisted == stream.clusters.size();
+        }));
     }
     ws.send_frame(0x8, close_payload(1001));
     const auto end = ws.read_until_close();
@@ -301,18 +313,13 @@ TEST_F(PutMediaWebSocketTest, EachProtocolViolationClosesWithItsCodeDropsTheFrag
         // The first fragment PERSISTED and the second one begun (BUFFERING): then the violation.
         bool first_persisted = false;
         bool second_buffering = false;
-        while (!first_persisted || !second_buffering) {
-            auto frame = ws.next();
-            ASSERT_TRUE(frame);
-            if (frame->opcode != 0x1) continue;
-            auto ack = server::parse_ack(frame->payload);
-            ASSERT_TRUE(ack);
-            ASSERT_NE(ack->type, AckEventType::error) << frame->payload;
-            if (ack->fragment_timecode == kEpochMs + 1000 * (first - 2))
-                first_persisted = first_persisted || ack->type == AckEventType::persisted;
-            if (ack->fragment_timecode == kEpochMs + 1000 * (first - 1))
-                second_buffering = second_buffering || ack->type == AckEventType::buffering;
-        }
+        ASSERT_TRUE(ws.read_acks_until([&](const server::Ack& ack) {
+            if (ack.fragment_timecode == kEpochMs + 1000 * (first - 2))
+                first_persisted = first_persisted || ack.type == AckEventType::persisted;
+            if (ack.fragment_timecode == kEpochMs + 1000 * (first - 1))
+                second_buffering = second_buffering || ack.type == AckEventType::buffering;
+            return first_persisted && second_buffering;
+        }));
         c.violate(ws);
         const auto end = ws.read_until_close();
         EXPECT_EQ(end.close_code, c.code);
@@ -349,15 +356,8 @@ TEST_F(PutMediaWebSocketTest, ASilentProducerIsPingedThenCutAndItsFragmentInProg
     next.send_frame(0x2, std::span(stream.bytes).first(stream.header.size()));
     next.send_frame(0x2, stream.clusters[1]);
     next.send_frame(0x2, end_of_fragment_tags());
-    for (bool persisted = false; !persisted;) {
-        auto frame = next.next();
-        ASSERT_TRUE(frame);
-        if (frame->opcode != 0x1) continue;
-        auto ack = server::parse_ack(frame->payload);
-        ASSERT_TRUE(ack);
-        ASSERT_NE(ack->type, AckEventType::error) << frame->payload;
-        persisted = ack->type == AckEventType::persisted;
-    }
+    ASSERT_TRUE(
+        next.read_acks_until([](const server::Ack& ack) { return ack.type == AckEventType::persisted; }));
     // The first fragment of the silent session and the second sent again; nothing of the cut one.
     const auto fragments = list_fragments(port(), "cam1");
     ASSERT_EQ(fragments.size(), 2u);
@@ -391,15 +391,9 @@ TEST_F(PutMediaWebSocketTest, AProducerThatAnswersPingsStaysConnectedWhileSilent
     // The rest of the stream: the second fragment stored too.
     ws.send_frame(0x2, std::span(stream.bytes).subspan(cut));
     ws.send_frame(0x2, end_of_fragment_tags());
-    for (bool persisted = false; !persisted;) {
-        auto frame = ws.next();
-        ASSERT_TRUE(frame);
-        if (frame->opcode != 0x1) continue;
-        auto ack = server::parse_ack(frame->payload);
-        ASSERT_TRUE(ack);
-        ASSERT_NE(ack->type, AckEventType::error) << frame->payload;
-        persisted = ack->type == AckEventType::persisted && ack->fragment_timecode == kEpochMs + 1000;
-    }
+    ASSERT_TRUE(ws.read_acks_until([](const server::Ack& ack) {
+        return ack.type == AckEventType::persisted && ack.fragment_timecode == kEpochMs + 1000;
+    }));
     EXPECT_EQ(list_fragments(port(), "cam1").size(), 2u);
 }
 
