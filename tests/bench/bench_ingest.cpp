@@ -14,8 +14,11 @@
 //     64 KiB messages as the producer SDK sends a backlog (written a few MiB per send call, so that the
 //     generator's syscalls leave the shared cores to the server), next to chunked HTTP and to the store's own
 //     append of the same fragments.
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 
 #include <unistd.h>
@@ -72,6 +75,37 @@ constexpr std::size_t kMessageBytes = 64 * 1024;
 
 std::int64_t now_ns() {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
+}
+
+// The congestion control the single-stream producers send with (the sender's is the one that matters):
+// CUBIC, Linux's default, unless KINEMA_BENCH_CONGESTION_CONTROL names another ("system" keeps the
+// machine's). The development VM's default is BBR, and on loopback (64 KiB segments) BBR keeps 16-20 of them
+// in flight and paces them; each run of this phase then had ~320 segments retransmitted after the server's
+// receive queue was pruned, against ~25 with CUBIC, and its rounds swung twice as far. Both are printed so a
+// figure can be told from the other; the server's own sockets always keep the system's choice.
+std::string congestion_control_wanted() {
+    const char* wanted = std::getenv("KINEMA_BENCH_CONGESTION_CONTROL");
+    return wanted != nullptr ? wanted : "cubic";
+}
+
+std::string system_congestion_control() {
+    std::ifstream in("/proc/sys/net/ipv4/tcp_congestion_control");
+    std::string name;
+    in >> name;
+    return name.empty() ? "unknown" : name;
+}
+
+// Sets the single-stream producers' congestion control on `socket`; returns the one it has.
+std::string use_congestion_control(tcp::socket& socket) {
+    const std::string wanted = congestion_control_wanted();
+    const int fd = socket.native_handle();
+    if (wanted != "system")
+        (void)::setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, wanted.data(),
+                           static_cast<socklen_t>(wanted.size()));
+    char name[32] = {};
+    socklen_t size = sizeof name - 1;
+    if (::getsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, name, &size) != 0) return "unknown";
+    return std::string(name, ::strnlen(name, size));
 }
 
 // CPU seconds of this process (the load generator), to tell a saturated client from a slow server.
@@ -451,6 +485,7 @@ void run_producers(asio::io_context& ioc, std::vector<std::shared_ptr<Producer>>
 struct Throughput {
     double mbps = 0;
     double server_cpu_pct = 0;
+    std::string congestion_control;  // the producer's
 };
 
 // The MKV stream of `fragments` 1 s fragments of the clip, built before any clock starts.
@@ -523,6 +558,7 @@ Throughput ws_single_stream(const ServerProcess& server, const FramedStream& fra
     websocket::stream<beast::tcp_stream> ws(ioc);
     beast::get_lowest_layer(ws).connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server.port()));
     beast::get_lowest_layer(ws).socket().set_option(tcp::no_delay(true));
+    const std::string congestion_control = use_congestion_control(beast::get_lowest_layer(ws).socket());
     ws.set_option(websocket::stream_base::decorator([&name](websocket::request_type& req) {
         req.set("x-amzn-stream-name", name);
         req.set("x-amzn-fragment-timecode-type", "ABSOLUTE");
@@ -554,7 +590,7 @@ Throughput ws_single_stream(const ServerProcess& server, const FramedStream& fra
     const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     client_cpu_pct = 100 * (self_cpu_seconds() - client_cpu0) / seconds;
     const Throughput result{failed ? 0 : static_cast<double>(framed.payload_bytes) * 8 / seconds / 1e6,
-                            100 * (server.cpu_seconds() - cpu0) / seconds};
+                            100 * (server.cpu_seconds() - cpu0) / seconds, congestion_control};
     beast::error_code ignored;
     beast::get_lowest_layer(ws).socket().close(ignored);
     return result;
@@ -565,6 +601,7 @@ Throughput http_single_stream(const ServerProcess& server, const Bytes& stream, 
     asio::io_context ioc;
     tcp::socket socket(ioc);
     socket.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server.port()));
+    const std::string congestion_control = use_congestion_control(socket);
     const std::string head =
         "POST /putMedia HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n"
         "x-amzn-stream-name: " +
@@ -600,7 +637,7 @@ Throughput http_single_stream(const ServerProcess& server, const Bytes& stream, 
     acks.join();
     const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     return {static_cast<double>(stream.size()) * 8 / seconds / 1e6,
-            100 * (server.cpu_seconds() - cpu0) / seconds};
+            100 * (server.cpu_seconds() - cpu0) / seconds, congestion_control};
 }
 
 // The transport alone: the same framed stream and writes as ws_single_stream, into a WebSocket endpoint in
@@ -632,6 +669,7 @@ double ws_sink_mbps(const FramedStream& framed, double& sink_ms_per_mb) {
     websocket::stream<tcp::socket> ws(ioc);
     ws.next_layer().connect(acceptor.local_endpoint());
     ws.next_layer().set_option(tcp::no_delay(true));
+    (void)use_congestion_control(ws.next_layer());
     ws.handshake("127.0.0.1", "/");
     const auto t0 = Clock::now();
     beast::error_code ec;
@@ -836,6 +874,8 @@ int main(int argc, char** argv) {
             std::printf("cores_needed_for_ratio_0_8: %.2f\n",
                         (server_ms_per_mb + client_ms_per_mb) * 0.8 * raw / 8 / 1000);
             std::printf("cores: %u\n", std::thread::hardware_concurrency());
+            std::printf("single_stream_congestion_control: %s\n", ws_best.congestion_control.c_str());
+            std::printf("system_congestion_control: %s\n", system_congestion_control().c_str());
             std::fflush(stdout);
         }
 
