@@ -329,7 +329,7 @@ private:
                     writer_.write_live_fragment_begin(*item.start, *bytes);
                     break;
                 case LiveItem::Kind::frame:
-                    bytes->insert(bytes->end(), item.block->begin(), item.block->end());
+                    bytes->insert(bytes->end(), item.block.begin(), item.block.end());
                     break;
                 case LiveItem::Kind::fragment_end:
                     writer_.write_live_fragment_end(item.fragment_number, item.start->server_timestamp,

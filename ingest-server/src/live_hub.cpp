@@ -1,6 +1,8 @@
 #include "live_hub.h"
 
 #include <algorithm>
+#include <array>
+#include <cstring>
 #include <utility>
 
 #include <kinema/media/mkv_writer.h>
@@ -158,16 +160,26 @@ void LiveHub::on_live_fragment_begin(const LiveFragmentStart& start) {
 void LiveHub::on_live_frame(const media::Frame& frame) {
     std::lock_guard publishing(publish_mutex_);
     if (suppressed_ || !current_) return;
-    auto block = std::make_shared<std::vector<std::uint8_t>>();
-    block->reserve(frame.payload.size() + 16);
-    if (media::mkv::write_simple_block(frame.track, frame.relative_timecode, frame.key, frame.payload,
-                                       *block)) {
-        return;  // the reader already checked it fits int16; nothing sensible to publish otherwise
+    std::array<std::uint8_t, media::mkv::kMaxSimpleBlockHeaderBytes> header;
+    const std::size_t header_size = media::mkv::simple_block_header(frame.track, frame.relative_timecode,
+                                                                    frame.key, frame.payload.size(), header);
+    // 0: the reader already checked the timecode fits int16; nothing sensible to publish otherwise.
+    if (header_size == 0) return;
+    const std::size_t size = header_size + frame.payload.size();
+    if (!chunk_ || chunk_size_ - chunk_used_ < size) {
+        chunk_size_ = std::max(kArenaChunkBytes, size);
+        chunk_ = std::make_shared_for_overwrite<std::uint8_t[]>(chunk_size_);
+        chunk_used_ = 0;
     }
+    std::uint8_t* block = chunk_.get() + chunk_used_;
+    std::memcpy(block, header.data(), header_size);
+    if (!frame.payload.empty()) std::memcpy(block + header_size, frame.payload.data(), frame.payload.size());
+    chunk_used_ += size;
     LiveItem item;
     item.kind = LiveItem::Kind::frame;
     item.start = current_;
-    item.block = std::move(block);
+    item.block = {block, size};
+    item.memory = chunk_;
     item.key = frame.key;
     frames_published_.fetch_add(1, std::memory_order_relaxed);
     publish(std::move(item));

@@ -35,30 +35,40 @@ std::int64_t ticks_to_ms(std::int64_t ticks, std::uint64_t scale_ns) {
 // std::vector it does not zero the space it grows by, which would be one more pass over every byte.
 class InputBuffer {
 public:
-    std::uint8_t* data() noexcept { return data_.get(); }
+    std::uint8_t* data() noexcept { return data_.get() + begin_; }
     std::size_t size() const noexcept { return size_; }
 
     std::span<std::uint8_t> prepare(std::size_t n) {
-        if (capacity_ - size_ < n) {
-            const std::size_t capacity = std::max(size_ + n, capacity_ * 2);
-            auto grown = std::make_unique_for_overwrite<std::uint8_t[]>(capacity);
-            if (size_ != 0) std::memcpy(grown.get(), data_.get(), size_);
-            data_ = std::move(grown);
-            capacity_ = capacity;
+        if (capacity_ - begin_ - size_ < n) {
+            // Moving the bytes to the front costs no more than the bytes consumed since the last move when
+            // there are no more of them than the space they free; otherwise grow.
+            if (size_ <= begin_ && capacity_ - size_ >= n) {
+                if (size_ != 0) std::memmove(data_.get(), data(), size_);
+            } else {
+                const std::size_t capacity = std::max(size_ + n, capacity_ * 2);
+                auto grown = std::make_unique_for_overwrite<std::uint8_t[]>(capacity);
+                if (size_ != 0) std::memcpy(grown.get(), data(), size_);
+                data_ = std::move(grown);
+                capacity_ = capacity;
+            }
+            begin_ = 0;
         }
-        return {data_.get() + size_, n};
+        return {data() + size_, n};
     }
-    void commit(std::size_t n) noexcept { size_ += std::min(n, capacity_ - size_); }
+    void commit(std::size_t n) noexcept { size_ += std::min(n, capacity_ - begin_ - size_); }
+    // Drops bytes from the front without moving the rest: a stored fragment is followed by what has
+    // arrived of the next one, and moving that at every fragment was 2% of ingest's time.
     void erase_front(std::size_t n) noexcept {
         n = std::min(n, size_);
-        if (n != size_) std::memmove(data_.get(), data_.get() + n, size_ - n);
         size_ -= n;
+        begin_ = size_ == 0 ? 0 : begin_ + n;
     }
     // Keeps the memory: a transport's read may still be writing into prepare()'s space.
     void clear() noexcept { size_ = 0; }
 
 private:
     std::unique_ptr<std::uint8_t[]> data_;
+    std::size_t begin_ = 0;  // where the bytes start in data_
     std::size_t size_ = 0;
     std::size_t capacity_ = 0;
 };

@@ -45,20 +45,28 @@ std::size_t put_vint(std::uint64_t value, std::uint8_t* header, std::size_t pos)
     return pos;
 }
 
+// A SimpleBlock's bytes before its payload. The caller has checked the track number and the timecode range.
+std::size_t put_simple_block_header(std::uint64_t track, std::int16_t relative_timecode, bool key,
+                                    std::size_t payload_size, std::uint8_t* header) {
+    std::size_t pos = 0;
+    header[pos++] = static_cast<std::uint8_t>(id::kSimpleBlock);
+    std::uint64_t body = static_cast<std::uint64_t>(ebml::size_length(track)) + 3 + payload_size;
+    pos = put_vint(body, header, pos);
+    pos = put_vint(track, header, pos);
+    auto timecode = static_cast<std::uint16_t>(relative_timecode);
+    header[pos++] = static_cast<std::uint8_t>(timecode >> 8);
+    header[pos++] = static_cast<std::uint8_t>(timecode);
+    header[pos++] = key ? 0x80 : 0x00;  // no lacing, visible, not discardable
+    return pos;
+}
+
 // The SimpleBlock, with its header built on the stack and the payload appended by one insert. The caller
 // has checked the track number and the timecode range.
 void append_simple_block(std::uint64_t track, std::int16_t relative_timecode, bool key,
                          std::span<const std::uint8_t> payload, Bytes& out) {
     std::array<std::uint8_t, kMaxBlockHeaderSize> header;
-    std::size_t pos = 0;
-    header[pos++] = static_cast<std::uint8_t>(id::kSimpleBlock);
-    std::uint64_t body = static_cast<std::uint64_t>(ebml::size_length(track)) + 3 + payload.size();
-    pos = put_vint(body, header.data(), pos);
-    pos = put_vint(track, header.data(), pos);
-    auto timecode = static_cast<std::uint16_t>(relative_timecode);
-    header[pos++] = static_cast<std::uint8_t>(timecode >> 8);
-    header[pos++] = static_cast<std::uint8_t>(timecode);
-    header[pos++] = key ? 0x80 : 0x00;  // no lacing, visible, not discardable
+    const std::size_t pos =
+        put_simple_block_header(track, relative_timecode, key, payload.size(), header.data());
     reserve_more(out, pos + payload.size());
     out.insert(out.end(), header.begin(), header.begin() + static_cast<std::ptrdiff_t>(pos));
     out.insert(out.end(), payload.begin(), payload.end());
@@ -130,6 +138,15 @@ void write_cluster_start(std::int64_t timecode, Bytes& out) {
     if (timecode < 0) throw std::invalid_argument("mkv::write_cluster_start: negative cluster timecode");
     ebml::open_unknown_size_master(id::kCluster, out);
     ebml::write_uint(id::kTimecode, static_cast<std::uint64_t>(timecode), out);
+}
+
+std::size_t simple_block_header(std::uint64_t track, std::int64_t relative_timecode, bool key,
+                                std::size_t payload_size,
+                                std::span<std::uint8_t, kMaxSimpleBlockHeaderBytes> out) {
+    static_assert(kMaxSimpleBlockHeaderBytes == kMaxBlockHeaderSize);
+    if (!fits_int16(relative_timecode) || !valid_track_number(track)) return 0;
+    return put_simple_block_header(track, static_cast<std::int16_t>(relative_timecode), key, payload_size,
+                                   out.data());
 }
 
 std::error_code write_simple_block(std::uint64_t track, std::int64_t relative_timecode, bool key,

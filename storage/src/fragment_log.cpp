@@ -128,9 +128,25 @@ std::error_code StreamLog::check_space(const Segment& segment, std::uint64_t byt
     // The commit thread writes later: a full disk is refused here, at the append, by what the file system
     // has left after everything already waiting to be written. (A race with other writers can still fail
     // the round's write; its fragments then fail as a failed sync does.)
-    std::uint64_t available = 0;
-    if (segment.data.available(available)) return {};  // no figure: let the write tell
+    //
+    // fstatvfs at every append was 1.7% of the network thread's time on a 1 GB/s stream, so a figure read
+    // less than kSpaceRecheck ago is used again while what this log has appended since leaves it more than
+    // kSpaceSlack above what is needed; near a full disk, every append reads it afresh.
     const std::uint64_t needed = committer.pending_bytes() + bytes + kSpaceMargin;
+    const auto now = std::chrono::steady_clock::now();
+    if (space_read_at_ && now - *space_read_at_ < kSpaceRecheck &&
+        space_available_ >= space_appended_ + needed + kSpaceSlack) {
+        space_appended_ += bytes;
+        return {};
+    }
+    std::uint64_t available = 0;
+    if (segment.data.available(available)) {  // no figure: let the write tell
+        space_read_at_.reset();
+        return {};
+    }
+    space_read_at_ = now;
+    space_available_ = available;
+    space_appended_ = bytes;
     return available < needed ? make_error_code(Errc::disk_full) : std::error_code{};
 }
 

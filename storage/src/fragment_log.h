@@ -3,6 +3,7 @@
 // under a short lock and read the record outside it.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <filesystem>
@@ -91,6 +92,12 @@ private:
     std::error_code check_space(const Segment& segment, std::uint64_t bytes, GroupCommitter& committer);
     // Kept free beyond what appends need, for index entries, header records and file-system metadata.
     static constexpr std::uint64_t kSpaceMargin = 256 << 10;
+    // check_space's reuse of the file system's figure (append_mutex_ held).
+    static constexpr std::chrono::milliseconds kSpaceRecheck{100};
+    static constexpr std::uint64_t kSpaceSlack = 256ull << 20;
+    std::optional<std::chrono::steady_clock::time_point> space_read_at_;
+    std::uint64_t space_available_ = 0;                                 // as read then
+    std::uint64_t space_appended_ = 0;                                  // by this log since
     FragmentNumber next_number() const;                                 // append_mutex_ held
     std::shared_ptr<Segment> segment_for(FragmentNumber number) const;  // state_mutex_ held
     void evict_window();                                                // state_mutex_ held

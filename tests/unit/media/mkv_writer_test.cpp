@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <bit>
 #include <cstring>
 #include <set>
@@ -253,6 +254,35 @@ TEST(MkvWriter, SimpleBlockTrackAndSizeVints) {
     EXPECT_TRUE(std::equal(big.begin(), big.end(), out.begin() + 8));
 
     EXPECT_EQ(mkv::write_simple_block(0, 0, true, big, out), Errc::invalid_argument);
+}
+
+// simple_block_header is write_simple_block without the payload: the same bytes up to it, or nothing
+// where write_simple_block fails.
+TEST(MkvWriter, SimpleBlockHeaderIsTheBlocksBytesBeforeItsPayload) {
+    struct Case {
+        std::uint64_t track;
+        std::int64_t relative;
+        bool key;
+        std::size_t payload;
+    };
+    const Case cases[] = {{1, 0, true, 0},     {1, -32768, false, 2},    {200, 32767, true, 100'000},
+                          {1, 40, false, 125}, {1ull << 40, 5, true, 3}, {1, 7, false, 20'000'000},
+                          {0, 0, true, 1},     {1, 32768, true, 1},      {1, -32769, false, 1}};
+    for (const auto& c : cases) {
+        SCOPED_TRACE(::testing::Message() << c.track << " " << c.relative << " " << c.payload);
+        const Bytes payload(c.payload, 0x33);
+        Bytes block;
+        const bool ok = !mkv::write_simple_block(c.track, c.relative, c.key, payload, block);
+        std::array<std::uint8_t, mkv::kMaxSimpleBlockHeaderBytes> header{};
+        const std::size_t n = mkv::simple_block_header(c.track, c.relative, c.key, c.payload, header);
+        if (!ok) {
+            EXPECT_EQ(n, 0u);
+            continue;
+        }
+        ASSERT_EQ(n + c.payload, block.size());
+        EXPECT_EQ(Bytes(header.begin(), header.begin() + static_cast<std::ptrdiff_t>(n)),
+                  Bytes(block.begin(), block.begin() + static_cast<std::ptrdiff_t>(n)));
+    }
 }
 
 TEST(MkvWriter, TagsLayout) {

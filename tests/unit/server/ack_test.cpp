@@ -25,6 +25,13 @@ TEST(Ack, SerialisesExactlyAsKvs) {
         {{AckEventType::error, 0, "", AckError::archival_error},
          R"({"EventType":"ERROR","FragmentTimecode":0,"FragmentNumber":"","ErrorId":5001,)"
          R"("ErrorCode":"ARCHIVAL_ERROR"})"},
+        {{AckEventType::received, -40, "12", std::nullopt},
+         R"({"EventType":"RECEIVED","FragmentTimecode":-40,"FragmentNumber":"12"})"},
+        {{AckEventType::buffering, 9223372036854775807, "", std::nullopt},
+         R"({"EventType":"BUFFERING","FragmentTimecode":9223372036854775807,"FragmentNumber":""})"},
+        // Fragment numbers are digits; anything else is escaped as JSON requires.
+        {{AckEventType::persisted, 1, "a\"b\\c\n", std::nullopt},
+         R"({"EventType":"PERSISTED","FragmentTimecode":1,"FragmentNumber":"a\"b\\c\n"})"},
     };
     for (const auto& c : cases) {
         EXPECT_EQ(to_json(c.ack), c.json);

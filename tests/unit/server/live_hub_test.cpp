@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <kinema/media/mkv_reader.h>
+#include <kinema/media/mkv_writer.h>
 
 #include "get_media_output.h"
 #include "mkv_fixture.h"
@@ -81,7 +82,7 @@ TEST(LiveHub, EachFrameIsSerialisedOnceAndShared) {
     auto items_b = b->take();
     ASSERT_EQ(items_a.size(), 2u);
     ASSERT_EQ(items_b.size(), 2u);
-    EXPECT_EQ(items_a[1].block.get(), items_b[1].block.get());
+    EXPECT_EQ(items_a[1].block.data(), items_b[1].block.data());
     EXPECT_EQ(hub.frames_published(), 1u);
 }
 
@@ -246,6 +247,32 @@ TEST(LiveHubRegistry, EndStreamEndsTheHubAndForgetsIt) {
     registry.end_stream("nothing");  // no hub: nothing to do
 }
 
+// Frames share the hub's chunks: every block is exactly its SimpleBlock, whether it shares a chunk with
+// others, starts a new one, or is larger than a chunk, and it stays valid while an item holds it, after
+// the hub is gone.
+TEST(LiveHub, EveryBlockIsItsSimpleBlockAcrossChunksAndOutlivesTheHub) {
+    auto hub = std::make_shared<LiveHub>();
+    auto viewer = hub->join_now({});
+    const std::vector<std::size_t> sizes = {100, 60'000, 70'000, 90'000, 1, 0, 300'000, 50'000, 200'000};
+    hub->on_live_fragment_begin(start_at(1000));
+    for (std::size_t i = 0; i < sizes.size(); ++i)
+        send_frame(*hub, static_cast<std::int16_t>(i * 40), i == 0, sizes[i]);
+    auto items = viewer->take();
+    hub.reset();
+    viewer.reset();
+    ASSERT_EQ(items.size(), sizes.size() + 1);
+    for (std::size_t i = 0; i < sizes.size(); ++i) {
+        const LiveItem& item = items[i + 1];
+        ASSERT_EQ(item.kind, LiveItem::Kind::frame);
+        test::Bytes expected;
+        ASSERT_FALSE(media::mkv::write_simple_block(
+            1, static_cast<std::int64_t>(i * 40), i == 0,
+            test::payload_for(static_cast<std::int16_t>(i * 40), 0, sizes[i]), expected));
+        EXPECT_EQ(test::Bytes(item.block.begin(), item.block.end()), expected) << "frame " << i;
+        EXPECT_EQ(item.bytes(), expected.size());
+    }
+}
+
 class LiveHubIngestTest : public test::StoreFixture {};
 
 TEST_F(LiveHubIngestTest, ViewerOutputOfAPutMediaSessionIsPlayableMkvBeforeFragmentsComplete) {
@@ -261,7 +288,7 @@ TEST_F(LiveHubIngestTest, ViewerOutputOfAPutMediaSessionIsPlayableMkvBeforeFragm
     test::Bytes out;
     for (const auto& item : viewer->take()) {
         if (item.kind == LiveItem::Kind::fragment_begin) writer.write_live_fragment_begin(*item.start, out);
-        if (item.kind == LiveItem::Kind::frame) out.insert(out.end(), item.block->begin(), item.block->end());
+        if (item.kind == LiveItem::Kind::frame) out.insert(out.end(), item.block.begin(), item.block.end());
         if (item.kind == LiveItem::Kind::fragment_end) {
             writer.write_live_fragment_end(item.fragment_number, item.start->server_timestamp,
                                            Timestamp::now(), out);

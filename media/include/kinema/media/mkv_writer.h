@@ -30,6 +30,12 @@ void write_cluster_start(std::int64_t timecode, Bytes& out);
 // A SimpleBlock. `relative_timecode` must fit int16, else Errc::timecode_out_of_range and nothing is written.
 std::error_code write_simple_block(std::uint64_t track, std::int64_t relative_timecode, bool key,
                                    std::span<const std::uint8_t> payload, Bytes& out);
+// The bytes of that SimpleBlock before its payload of `payload_size` bytes, for a writer that places the
+// payload itself: how many were written to `out`, or 0 (nothing) where write_simple_block would fail.
+inline constexpr std::size_t kMaxSimpleBlockHeaderBytes = 20;
+std::size_t simple_block_header(std::uint64_t track, std::int64_t relative_timecode, bool key,
+                                std::size_t payload_size,
+                                std::span<std::uint8_t, kMaxSimpleBlockHeaderBytes> out);
 // A top-level Tags element with one Tag whose SimpleTags are `tags`.
 void write_tags(std::span<const SimpleTag> tags, Bytes& out);
 }  // namespace mkv
