@@ -165,7 +165,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     bool open = false;
     for (const auto& item : viewer->take()) {
         if (item.kind == server::LiveItem::Kind::fragment_begin) open = true;
-        if (item.kind == server::LiveItem::Kind::frame) check(open && item.block && !item.block->empty());
+        if (item.kind == server::LiveItem::Kind::frame) check(open && item.memory && !item.block.empty());
         if (item.kind == server::LiveItem::Kind::fragment_end) open = false;
     }
     return 0;
