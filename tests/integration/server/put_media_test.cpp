@@ -71,6 +71,30 @@ TEST_F(PutMediaTest, WebSocketStoresEveryFragmentOfARandomlySplitStream) {
     }
 }
 
+// A producer sending faster than the server reads: 64 KiB messages written back to back, 12 MB in all, so
+// reads take whole socket buffers (from the first that takes 256 KiB they ask for 1 MiB) spanning many
+// messages and fragment boundaries. Every fragment is stored whole and acknowledged in order.
+TEST_F(PutMediaTest, WebSocketStoresEveryFragmentOfAStreamSentFasterThanItIsRead) {
+    const auto stream = make_fragments(6, 0, 25, 80'000);
+    Bytes bytes = stream.bytes;
+    const auto end = end_of_fragment_tags();
+    bytes.insert(bytes.end(), end.begin(), end.end());
+    ASSERT_GT(bytes.size(), 12u * 1000 * 1000);
+    WsClient ws(port(), "/putMedia", put_media_headers("cam1"));
+    ASSERT_TRUE(ws.ok()) << ws.rejection().body;
+    for (std::size_t at = 0; at < bytes.size(); at += 64 * 1024)
+        ws.send_binary(std::span(bytes).subspan(at, std::min<std::size_t>(64 * 1024, bytes.size() - at)));
+    const auto acks = read_acks_until_persisted(ws, stream.clusters.size());
+    expect_kvs_ack_sequence(acks, stream);
+    ws.close();
+    const auto listed = list_fragments(port(), "cam1");
+    ASSERT_EQ(listed.size(), stream.clusters.size());
+    for (std::size_t i = 0; i < listed.size(); ++i) {
+        EXPECT_EQ(listed[i].producer_ms, kEpochMs + 1000 * static_cast<std::int64_t>(i));
+        EXPECT_EQ(listed[i].size, stream.clusters[i].size());
+    }
+}
+
 // The server releases a producer's claim on the stream when its close frame arrives, before answering it:
 // a producer that reconnects as soon as its close is answered is never refused, even while the old TCP
 // connection is still open. (Released when the connection had closed instead, a reconnect right after
