@@ -88,7 +88,10 @@ void StreamLog::close() {
 FragmentNumber StreamLog::next_number() const {
     const auto now = options_.clock ? options_.clock() : media::Timestamp::now();
     const auto micros = now.nanoseconds() > 0 ? static_cast<FragmentNumber>(now.nanoseconds() / 1000) : 0;
-    return std::max(last_number_ + 1, micros);
+    // Not below the current segment's first number either: its records must not be numbered before its
+    // name (recovery stops at such a record). An empty segment made by prepare_appends(), or recovered
+    // empty, can be named after a clock reading later than this one (a clock set back across a restart).
+    return std::max({last_number_ + 1, micros, current_ ? current_->first_number : FragmentNumber{0}});
 }
 
 std::error_code StreamLog::put_header(std::span<const std::uint8_t> bytes, HeaderId& id) {
@@ -150,6 +153,30 @@ std::error_code StreamLog::check_space(const Segment& segment, std::uint64_t byt
     return available < needed ? make_error_code(Errc::disk_full) : std::error_code{};
 }
 
+bool StreamLog::needs_new_segment() const {
+    return !current_ || current_->failed || current_->write_end >= options_.segment_max_bytes ||
+           std::chrono::steady_clock::now() - current_->created >= options_.segment_max_age;
+}
+
+std::error_code StreamLog::prepare_appends() {
+    std::lock_guard append_lock(append_mutex_);
+    {
+        std::lock_guard lock(state_mutex_);
+        if (closed_) return Errc::closed;
+        if (retention_hours_ == 0) return {};  // memory only: nothing to create
+    }
+    if (auto ec = ensure_disk()) return ec;
+    if (needs_new_segment()) {
+        // Named after the number the next append will take (reserved here, as next_fragment_number()
+        // does), so that append finds the segment ready.
+        if (!reserved_number_ || *reserved_number_ <= last_number_) reserved_number_ = next_number();
+        if (auto ec = roll_segment(*reserved_number_)) return ec;
+    }
+    if (!current_->writer.is_open())
+        return File::open_for_direct_writes(current_->data.path(), current_->writer);
+    return {};
+}
+
 std::error_code StreamLog::roll_segment(FragmentNumber first) {
     auto segment = std::make_shared<Segment>();
     if (auto ec = Segment::create(dir_, first, fault_, *segment)) return ec;
@@ -198,9 +225,7 @@ std::error_code StreamLog::append(std::span<const std::uint8_t> bytes, const Fra
         if (auto ec = ensure_disk()) return ec;
         std::vector<std::uint8_t> prefix;
         if (auto ec = encode_record_prefix(candidate, metadata, size, checksum, prefix)) return ec;
-        const bool too_old =
-            current_ && std::chrono::steady_clock::now() - current_->created >= options_.segment_max_age;
-        if (!current_ || current_->failed || current_->write_end >= options_.segment_max_bytes || too_old) {
+        if (needs_new_segment()) {
             if (auto ec = roll_segment(candidate)) return ec;
         }
         Segment& segment = *current_;

@@ -39,6 +39,9 @@ public:
 
     // --- Writes (any thread) -------------------------------------------------------------------------
     std::error_code put_header(std::span<const std::uint8_t> bytes, HeaderId& id);
+    // What the next append would otherwise do on disk (the stream's directory, its segment files and their
+    // opening), done now; nothing when the stream keeps no data on disk.
+    std::error_code prepare_appends();
     std::error_code append(std::span<const std::uint8_t> bytes, const FragmentMetadata& metadata,
                            GroupCommitter& committer, CommitCallback on_commit, FragmentNumber& number);
     std::optional<FragmentNumber> find_duplicate(std::int64_t producer_ns, std::uint32_t size,
@@ -88,6 +91,7 @@ private:
 
     std::error_code ensure_disk();                       // append_mutex_ held
     std::error_code roll_segment(FragmentNumber first);  // append_mutex_ held
+    bool needs_new_segment() const;                      // append_mutex_ held
     // disk_full when the file system has no room for `bytes` more (append_mutex_ held).
     std::error_code check_space(const Segment& segment, std::uint64_t bytes, GroupCommitter& committer);
     // Kept free beyond what appends need, for index entries, header records and file-system metadata.

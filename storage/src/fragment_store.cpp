@@ -233,6 +233,12 @@ std::error_code FragmentStore::put_header(std::string_view stream, std::span<con
     return log->put_header(bytes, id);
 }
 
+std::error_code FragmentStore::prepare_appends(std::string_view stream) {
+    auto log = impl_->find(stream);
+    if (!log) return Errc::resource_not_found;
+    return log->prepare_appends();
+}
+
 std::error_code FragmentStore::append(std::string_view stream, std::span<const std::uint8_t> bytes,
                                       const FragmentMetadata& metadata, FragmentNumber& number,
                                       CommitCallback on_commit) {

@@ -11,11 +11,14 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <filesystem>
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "media_test_util.h"
 
@@ -216,6 +219,35 @@ protected:
 
     std::unique_ptr<TestServer> server_;
 };
+
+TEST_F(PutMediaWebSocketTest, TheSegmentIsReadyWhenTheUpgradeIsAnsweredAndTheFirstFragmentGoesIntoIt) {
+    // The segment's files are made while the upgrade is checked (on the blocking pool), not at the first
+    // fragment on a network thread.
+    const auto stream_dir = server_->data_dir() / "streams" / "cam1";
+    const auto segments = [&stream_dir] {
+        std::vector<std::string> names;
+        for (const auto& item : std::filesystem::directory_iterator(stream_dir))
+            if (item.path().extension() == ".seg") names.push_back(item.path().stem().string());
+        std::sort(names.begin(), names.end());
+        return names;
+    };
+    EXPECT_TRUE(segments().empty());
+    RawWsClient ws(port(), "cam1");
+    ASSERT_TRUE(ws.upgraded());
+    const auto ready = segments();
+    ASSERT_EQ(ready.size(), 1u);
+
+    const auto stream = make_fragments(2);
+    ws.send_frame(0x2, stream.bytes);
+    ws.send_frame(0x2, end_of_fragment_tags());
+    std::vector<std::string> persisted;
+    ASSERT_TRUE(ws.read_acks_until([&](const server::Ack& ack) {
+        if (ack.type == AckEventType::persisted) persisted.push_back(ack.fragment_number);
+        return persisted.size() == stream.clusters.size();
+    }));
+    EXPECT_EQ(persisted.front(), ready.front());  // the segment is named after its first fragment
+    EXPECT_EQ(segments(), ready);
+}
 
 TEST_F(PutMediaWebSocketTest, MessagesInContinuationFramesWithPingsBetweenAreStoredAndEveryPingIsAnswered) {
     const auto stream = make_fragments(3, 0, 5, 3000);

@@ -4,10 +4,14 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <filesystem>
 #include <future>
 #include <mutex>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "kinema/storage/error.h"
 #include "storage_test_util.h"
@@ -347,6 +351,89 @@ TEST(FragmentStore, NextFragmentNumberIsKeptUntilAnAppendTakesIt) {
     ASSERT_FALSE(store->append("s", fragment_bytes(4, 10), metadata_at(3000, 3000), stored));
     EXPECT_EQ(stored, plain + 1);
     ASSERT_FALSE(store->flush());
+}
+
+// The files of a stream's directory, by name.
+std::vector<std::string> files_of(const std::filesystem::path& dir) {
+    std::vector<std::string> names;
+    for (const auto& item : std::filesystem::directory_iterator(dir))
+        names.push_back(item.path().filename().string());
+    std::sort(names.begin(), names.end());
+    return names;
+}
+
+TEST(FragmentStore, PrepareAppendsMakesTheSegmentTheNextAppendWritesTo) {
+    TempDir dir;
+    auto options = test_options();
+    std::atomic<std::int64_t> now_us{1'700'000'000'000'000};
+    options.clock = [&now_us] { return media::Timestamp::from_nanoseconds(now_us.load() * 1000); };
+    auto store = FragmentStore::open(dir.path(), options);
+    EXPECT_EQ(store->prepare_appends("nope"), make_error_code(Errc::resource_not_found));
+    ASSERT_FALSE(store->open_stream("s", 1));
+    const auto stream_dir = dir.path() / "streams" / "s";
+    const auto before = files_of(stream_dir);
+
+    ASSERT_FALSE(store->prepare_appends("s"));
+    const auto prepared = files_of(stream_dir);
+    EXPECT_GT(prepared.size(), before.size());  // the segment's data and index files
+    ASSERT_FALSE(store->prepare_appends("s"));  // again: the same segment
+    EXPECT_EQ(files_of(stream_dir), prepared);
+
+    // The append, later, takes the number the segment is named after and creates no file.
+    FragmentNumber promised = 0;
+    ASSERT_FALSE(store->next_fragment_number("s", promised));
+    EXPECT_EQ(promised, 1'700'000'000'000'000u);
+    now_us += 3'000'000;
+    FragmentNumber stored = 0;
+    ASSERT_FALSE(store->append("s", fragment_bytes(1, 100), metadata_at(0, 0), stored));
+    EXPECT_EQ(stored, promised);
+    EXPECT_EQ(files_of(stream_dir), prepared);
+    ASSERT_FALSE(store->flush());
+    Fragment f;
+    ASSERT_FALSE(store->read("s", stored, f));
+    EXPECT_EQ(*f.bytes, fragment_bytes(1, 100));
+}
+
+TEST(FragmentStore, PrepareAppendsWritesNothingForAStreamKeptInMemory) {
+    TempDir dir;
+    auto store = FragmentStore::open(dir.path(), test_options());
+    ASSERT_FALSE(store->open_stream("live", 0));
+    ASSERT_FALSE(store->prepare_appends("live"));
+    EXPECT_FALSE(std::filesystem::exists(dir.path() / "streams" / "live"));
+}
+
+TEST(FragmentStore, APreparedSegmentLeftEmptyByARestartKeepsItsFragmentsAfterItsName) {
+    // Prepared at a clock reading, then the process restarts with the clock set back: the fragments the
+    // empty segment then gets must still be numbered from its name on, or recovery would stop at them.
+    TempDir dir;
+    auto options = test_options();
+    std::atomic<std::int64_t> now_us{1'700'000'100'000'000};
+    options.clock = [&now_us] { return media::Timestamp::from_nanoseconds(now_us.load() * 1000); };
+    {
+        auto store = FragmentStore::open(dir.path(), options);
+        ASSERT_FALSE(store->open_stream("s", 1));
+        ASSERT_FALSE(store->prepare_appends("s"));
+    }
+    now_us = 1'700'000'000'000'000;  // 100 s earlier
+    std::vector<FragmentNumber> numbers;
+    {
+        auto store = FragmentStore::open(dir.path(), options);
+        ASSERT_FALSE(store->open_stream("s", 1));
+        for (int i = 0; i < 3; ++i) {
+            FragmentNumber n = 0;
+            ASSERT_FALSE(store->append("s", fragment_bytes(i, 100), metadata_at(i * 1000, i * 1000), n));
+            EXPECT_GE(n, 1'700'000'100'000'000u);
+            numbers.push_back(n);
+        }
+        ASSERT_FALSE(store->flush());
+    }
+    auto store = FragmentStore::open(dir.path(), options);
+    ASSERT_FALSE(store->open_stream("s", 1));
+    for (int i = 0; i < 3; ++i) {
+        Fragment f;
+        ASSERT_FALSE(store->read("s", numbers[static_cast<std::size_t>(i)], f)) << i;
+        EXPECT_EQ(*f.bytes, fragment_bytes(i, 100));
+    }
 }
 
 TEST(FragmentStore, TailFollowerSeesEachCommittedFragmentOnceInOrder) {

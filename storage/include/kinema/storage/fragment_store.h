@@ -181,6 +181,12 @@ public:
     // --- Writes --------------------------------------------------------------------------------------
     // Stores a session's MKV header; identical consecutive headers give the same id.
     std::error_code put_header(std::string_view stream, std::span<const std::uint8_t> bytes, HeaderId& id);
+    // Does now, on the caller's thread, the disk work the stream's next append would otherwise do first:
+    // its directory, a new segment's files (named after the number the append will then take) and their
+    // opening. Call it from a thread that may block (a stream about to get a producer), so that appends on a
+    // network thread find their segment ready. Nothing for a stream kept in memory (retention 0). An error
+    // here is met again, and reported, by that append.
+    std::error_code prepare_appends(std::string_view stream);
     // Appends a fragment (buffered write, no sync) and returns its number in `number`. On error nothing is
     // stored and on_commit is not called. Otherwise on_commit (if any) fires later on the commit thread.
     std::error_code append(std::string_view stream, std::span<const std::uint8_t> bytes,
