@@ -24,9 +24,17 @@ bool write_cluster_with_timecode(std::span<const std::uint8_t> cluster, std::int
     std::size_t pos = element->header_length;
     std::size_t timecode_pos = 0;
     std::size_t timecode_length = 0;
+    // A CRC-32 (the cluster's first child, as ffmpeg writes it) would no longer match once the Timecode
+    // is rewritten: it is dropped.
+    std::size_t crc_pos = 0;
+    std::size_t crc_length = 0;
     while (pos < end) {
         auto child = ebml_scan::read_element_header(cluster.subspan(pos, end - pos));
         if (!child || child->unknown_size || child->size > end - pos - child->header_length) return false;
+        if (child->id == id::kCrc32 && pos == element->header_length) {
+            crc_pos = pos;
+            crc_length = child->header_length + child->size;
+        }
         if (child->id == id::kTimecode) {
             timecode_pos = pos;
             timecode_length = child->header_length + child->size;
@@ -43,10 +51,11 @@ bool write_cluster_with_timecode(std::span<const std::uint8_t> cluster, std::int
     if (element->unknown_size) {
         media::ebml::write_unknown_size(out);
     } else {
-        media::ebml::write_size(element->size - timecode_length + new_timecode.size(), out);
+        media::ebml::write_size(element->size - crc_length - timecode_length + new_timecode.size(), out);
     }
     auto begin = cluster.begin();
-    out.insert(out.end(), begin + static_cast<std::ptrdiff_t>(element->header_length),
+    const std::size_t before_timecode = crc_length != 0 ? crc_pos + crc_length : element->header_length;
+    out.insert(out.end(), begin + static_cast<std::ptrdiff_t>(before_timecode),
                begin + static_cast<std::ptrdiff_t>(timecode_pos));
     out.insert(out.end(), new_timecode.begin(), new_timecode.end());
     out.insert(out.end(), begin + static_cast<std::ptrdiff_t>(timecode_pos + timecode_length),

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "crc32.h"
 #include "kinema/media/ebml_ids.h"
 
 namespace kinema::media::ebml {
@@ -116,6 +117,7 @@ ParseError EbmlReader::feed(std::span<const std::uint8_t> bytes) {
                     pos += length;
                     offset_ += length;
                     state_ = State::header;
+                    add_to_crcs({data + pos - length, length});
                     deliver_value({data + pos - length, length}, false);
                 } else {
                     const auto take =
@@ -125,6 +127,7 @@ ParseError EbmlReader::feed(std::span<const std::uint8_t> bytes) {
                             std::min<std::uint64_t>(current_.size, kInitialValueReserve)));
                     }
                     value_buf_.insert(value_buf_.end(), data + pos, data + pos + take);
+                    add_to_crcs({data + pos, take});
                     pos += take;
                     offset_ += take;
                     remaining_ -= take;
@@ -136,6 +139,7 @@ ParseError EbmlReader::feed(std::span<const std::uint8_t> bytes) {
                 break;
             case State::skip: {
                 const auto take = static_cast<std::size_t>(std::min<std::uint64_t>(available, remaining_));
+                add_to_crcs({data + pos, take});
                 pos += take;
                 offset_ += take;
                 remaining_ -= take;
@@ -184,6 +188,9 @@ std::size_t EbmlReader::read_header(const std::uint8_t* data, std::size_t size) 
             element.header_size = raw.length;
             element.unknown_size = raw.unknown_size;
             start_element(element);
+            // After start_element: the header of an element that ends an unknown-size master is not that
+            // master's data, and a new master's own header is not in its CRC.
+            if (!error_) add_to_crcs({bytes, raw.length});
             break;
         }
         case HeaderStatus::bad_id_length:
@@ -232,6 +239,23 @@ void EbmlReader::start_element(const ElementHeader& element) {
             return;
         }
     }
+    if (element.id == ebml_id::kCrc32 && !stack_.empty() &&
+        element.offset == stack_.back().header.data_offset()) {
+        if (element.unknown_size || element.size != 4) {
+            fail(Errc::invalid_element_size, element.offset, element.id,
+                 "CRC-32 element of " +
+                     (element.unknown_size ? std::string("unknown size")
+                                           : std::to_string(element.size) + " bytes") +
+                     " in " + element_label(context_id()) + " (it has 4)");
+            return;
+        }
+        current_ = element;
+        remaining_ = element.size;
+        value_buf_.clear();
+        reading_crc_ = true;
+        state_ = State::value;
+        return;
+    }
     Action action = Action::skip;
     if (auto e = handler_.on_element(element, stack_.empty() ? nullptr : &stack_.back().header, action)) {
         error_ = std::move(e);
@@ -269,14 +293,44 @@ void EbmlReader::start_element(const ElementHeader& element) {
 }
 
 void EbmlReader::deliver_value(std::span<const std::uint8_t> value, bool buffered) {
+    if (reading_crc_) {
+        reading_crc_ = false;
+        OpenMaster& master = stack_.back();
+        // Little-endian (RFC 8794 section 11.3.1), unlike every other EBML integer.
+        master.crc_expected =
+            static_cast<std::uint32_t>(value[0]) | static_cast<std::uint32_t>(value[1]) << 8 |
+            static_cast<std::uint32_t>(value[2]) << 16 | static_cast<std::uint32_t>(value[3]) << 24;
+        master.crc = 0;
+        master.crc_checked = true;
+        ++crc_masters_;
+        return;
+    }
     value_buffered_ = buffered;
     if (auto e = handler_.on_value(current_, value)) error_ = std::move(e);
 }
 
+void EbmlReader::add_to_crcs(std::span<const std::uint8_t> bytes) noexcept {
+    if (crc_masters_ == 0 || bytes.empty()) return;
+    for (auto& master : stack_)
+        if (master.crc_checked) master.crc = crc32_update(master.crc, bytes);
+}
+
 void EbmlReader::end_master(std::uint64_t end_offset) {
-    ElementHeader element = stack_.back().header;
+    const OpenMaster master = stack_.back();
+    ElementHeader element = master.header;
     stack_.pop_back();
     if (element.unknown_size) element.size = end_offset - element.data_offset();
+    if (master.crc_checked) {
+        --crc_masters_;
+        if (master.crc != master.crc_expected) {
+            char text[96];
+            std::snprintf(text, sizeof text, "CRC-32 0x%08X stored, 0x%08X computed", master.crc_expected,
+                          master.crc);
+            fail(Errc::crc_mismatch, element.offset, element.id,
+                 std::string(text) + " over the " + element_label(element.id) + "'s data after it");
+            return;
+        }
+    }
     if (auto e = handler_.on_master_end(element)) error_ = std::move(e);
 }
 

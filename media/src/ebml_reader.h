@@ -8,6 +8,11 @@
 //
 // What is a child of what is the handler's business (the schema); the parser only asks it whether an
 // element ends an open unknown-size master (RFC 8794 section 6.2: a sibling or parent level element does).
+//
+// CRC-32 elements are the parser's own (RFC 8794 section 11.3.1): one that is the first child of a master
+// is read here, not shown to the handler, and checked against the rest of the master's data when the
+// master ends (Errc::crc_mismatch, before the handler hears of the end). One anywhere else covers nothing
+// the specification defines and goes to the handler like any element.
 #pragma once
 
 #include <bit>
@@ -96,7 +101,10 @@ private:
     enum class State : std::uint8_t { header, value, skip };
     struct OpenMaster {
         ElementHeader header;
-        std::uint64_t bound;  // where it must end at the latest: its own end or its parent's bound
+        std::uint64_t bound;       // where it must end at the latest: its own end or its parent's bound
+        bool crc_checked = false;  // its first child is a CRC-32 element
+        std::uint32_t crc_expected = 0;
+        std::uint32_t crc = 0;  // of its data after the CRC-32 element, so far
     };
 
     // Reads one header from `data` (complete or partial); returns bytes consumed.
@@ -104,6 +112,8 @@ private:
     void start_element(const ElementHeader& element);
     void end_master(std::uint64_t end_offset);
     void deliver_value(std::span<const std::uint8_t> value, bool buffered);
+    // Bytes consumed, added to the CRC of every open master that has a CRC-32 element.
+    void add_to_crcs(std::span<const std::uint8_t> bytes) noexcept;
     std::uint64_t bound() const noexcept { return stack_.empty() ? kNoEnd : stack_.back().bound; }
     std::uint32_t context_id() const noexcept { return stack_.empty() ? 0 : stack_.back().header.id; }
     void fail(Errc code, std::uint64_t offset, std::uint32_t element_id, std::string detail);
@@ -122,6 +132,8 @@ private:
     std::uint64_t remaining_ = 0;
     std::vector<std::uint8_t> value_buf_;
     bool value_buffered_ = false;
+    bool reading_crc_ = false;     // the value being read is a CRC-32 element's, for the innermost master
+    std::size_t crc_masters_ = 0;  // open masters with crc_checked
     ParseError error_;
 };
 

@@ -54,6 +54,8 @@ public:
                 return "invalid avcC record";
             case Errc::missing_parameter_sets:
                 return "missing H.264 SPS/PPS";
+            case Errc::crc_mismatch:
+                return "CRC-32 element does not match its master's data";
         }
         return "unknown media error";
     }

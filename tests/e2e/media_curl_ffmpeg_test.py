@@ -12,6 +12,7 @@ Usage: media_curl_ffmpeg_test.py KINEMA_SERVER [KINEMA_PUT]
 """
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -114,6 +115,34 @@ def main():
             check(len(buffering) >= SECONDS - 1, f"{len(buffering)} fragments from ffmpeg's clusters")
             check({a["FragmentTimecode"] for a in persisted} == buffering, "every fragment PERSISTED")
             check(all(isinstance(a["FragmentNumber"], str) for a in persisted), "FragmentNumber is a string")
+
+            # 1b. ffmpeg writes a CRC-32 as each Cluster's first child; the server checks it. One flipped
+            # bit in the third Cluster's frames: the two before it are stored, that one gets ERROR 4006.
+            with open(clip, "rb") as f:
+                data = bytearray(f.read())
+            clusters = [m.start() for m in re.finditer(re.escape(b"\x1f\x43\xb6\x75"), bytes(data))]
+            check(len(clusters) >= 3, f"{len(clusters)} Clusters in ffmpeg's clip")
+            third = clusters[2]
+            size_length = 9 - data[third + 4].bit_length()  # EBML vint: leading zero bits + 1
+            crc_at = third + 4 + size_length
+            check(data[crc_at] == 0xBF and data[crc_at + 1] == 0x84, "ffmpeg's Clusters start with a CRC-32")
+            data[crc_at + 6 + 200] ^= 0x10
+            corrupt = os.path.join(tmp, "corrupt.mkv")
+            with open(corrupt, "wb") as f:
+                f.write(data)
+            server.post("createStream", {"StreamName": "corrupt", "DataRetentionInHours": 24})
+            acks = curl_put(server, corrupt, "corrupt")
+            errors = [a for a in acks if a["EventType"] == "ERROR"]
+            check(len(errors) == 1 and errors[0].get("ErrorId") == 4006 and errors[0].get("ErrorCode") == "INVALID_MKV_DATA",
+                  f"the corrupted Cluster gets ERROR 4006 ({errors})")
+            # Their commits may still be in flight when the session ends (after RECEIVED, before PERSISTED).
+            deadline = time.monotonic() + 10
+            while True:
+                listed = json.loads(server.post("listFragments", {"StreamName": "corrupt"}))["Fragments"]
+                if len(listed) >= 2 or time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
+            check(sorted(f["ProducerTimestamp"] for f in listed) == [0, 1], f"the Clusters before it are stored ({listed})")
 
             # 2. GetMedia continuous, read by ffprobe/ffmpeg. The response stays open for live: curl stops
             # after a few seconds (exit 28) with everything archived in hand.

@@ -3,9 +3,14 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <optional>
 #include <set>
+#include <string>
+#include <vector>
 
+#include "crc32.h"
 #include "kinema/media/ebml_ids.h"
 #include "kinema/media/ebml_writer.h"
 
@@ -289,7 +294,7 @@ TEST(EbmlReader, UnknownSizeMastersEndAtTheNextSiblingOrParentLevelElement) {
         // A new Segment ends the unknown-size Segment; finish() ends the last one.
         "end 408125543 size 365",
         "start 408125543 @377 parent 0 hdr 12 unknown",
-        "start 191 @389 parent 408125543 hdr 2 size 4",
+        // Its first child, a CRC-32 (of nothing: 0), is the reader's own and checked at the end.
         "end 408125543 size 6",
     };
     EXPECT_EQ(result.events, expected);
@@ -452,6 +457,147 @@ TEST(EbmlReader, VintLengthFromTheFirstByte) {
     EXPECT_EQ(vint_length(0x1A), 4);
     EXPECT_EQ(vint_length(0x01), 8);
     EXPECT_EQ(vint_length(0x00), 0);
+}
+
+// ---- CRC-32 elements (RFC 8794 section 11.3.1) --------------------------------------------------------
+
+// A master whose first child is a CRC-32 of `body` (or of `body` with one byte changed, `corrupt`).
+Bytes master_with_crc(std::uint32_t id, const Bytes& body, bool unknown_size = false, bool corrupt = false) {
+    const std::uint32_t crc = crc32_update(0, body);
+    Bytes out;
+    std::optional<OpenMaster> master;
+    if (unknown_size) {
+        open_unknown_size_master(id, out);
+    } else {
+        master = open_master(id, out);
+    }
+    write_binary(ids::kCrc32,
+                 Bytes{static_cast<std::uint8_t>(crc), static_cast<std::uint8_t>(crc >> 8),
+                       static_cast<std::uint8_t>(crc >> 16), static_cast<std::uint8_t>(crc >> 24)},
+                 out);
+    const std::size_t body_at = out.size();
+    out.insert(out.end(), body.begin(), body.end());
+    if (corrupt) out[body_at + body.size() / 2] ^= 0x01;
+    if (master) close_master(*master, out);
+    return out;
+}
+
+Bytes cluster_body(std::uint8_t fill) {
+    Bytes body;
+    write_uint(ids::kTimecode, 1000, body);
+    write_binary(ids::kSimpleBlock, Bytes(300, fill), body);
+    auto group = open_master(ids::kBlockGroup, body);
+    write_binary(ids::kBlock, Bytes{9, 8, 7}, body);
+    close_master(group, body);
+    return body;
+}
+
+TEST(EbmlReader, AMatchingCrc32IsCheckedAndHiddenFromTheHandlerAtEveryChunking) {
+    Bytes document;
+    open_unknown_size_master(ids::kSegment, document);
+    const Bytes known = master_with_crc(ids::kCluster, cluster_body(0x11));
+    // An unknown-size Cluster ends at the next Cluster, whose header is not part of its data; inside it a
+    // BlockGroup with its own CRC-32 nests in the Cluster's.
+    Bytes group_body;
+    write_binary(ids::kBlock, Bytes{1, 2, 3, 4, 5}, group_body);
+    Bytes unknown_body;
+    write_uint(ids::kTimecode, 2000, unknown_body);
+    const Bytes group = master_with_crc(ids::kBlockGroup, group_body);
+    unknown_body.insert(unknown_body.end(), group.begin(), group.end());
+    const Bytes unknown = master_with_crc(ids::kCluster, unknown_body, true);
+    document.insert(document.end(), known.begin(), known.end());
+    document.insert(document.end(), unknown.begin(), unknown.end());
+    const Bytes last = master_with_crc(ids::kCluster, cluster_body(0x22));
+    document.insert(document.end(), last.begin(), last.end());
+
+    const auto whole = run(document);
+    ASSERT_FALSE(whole.error) << whole.error.message();
+    for (const auto& event : whole.events)
+        EXPECT_EQ(event.find("start 191 "), std::string::npos) << event;  // 0xBF, CRC-32
+    EXPECT_EQ(run_bytewise(document).events, whole.events);
+    for (std::size_t cut = 1; cut < document.size(); cut += 7)
+        EXPECT_EQ(run(document, {cut}).events, whole.events) << cut;
+}
+
+TEST(EbmlReader, AMismatchedCrc32FailsAtItsMasterWhateverTheChunking) {
+    struct Case {
+        const char* name;
+        Bytes document;
+        std::uint64_t master_offset;
+        std::uint32_t master_id;
+        int good_before = 0;  // masters with the same id that end (well) before the bad one
+    };
+    std::vector<Case> cases;
+    {
+        Bytes doc;
+        open_unknown_size_master(ids::kSegment, doc);
+        const Bytes good = master_with_crc(ids::kCluster, cluster_body(1));
+        doc.insert(doc.end(), good.begin(), good.end());
+        const std::uint64_t at = doc.size();
+        const Bytes bad = master_with_crc(ids::kCluster, cluster_body(2), false, true);
+        doc.insert(doc.end(), bad.begin(), bad.end());
+        cases.push_back({"known-size cluster", doc, at, ids::kCluster, 1});
+    }
+    {
+        Bytes doc;
+        open_unknown_size_master(ids::kSegment, doc);
+        const std::uint64_t at = doc.size();
+        const Bytes bad = master_with_crc(ids::kCluster, cluster_body(3), true, true);
+        doc.insert(doc.end(), bad.begin(), bad.end());
+        const Bytes next = master_with_crc(ids::kCluster, cluster_body(4));
+        doc.insert(doc.end(), next.begin(), next.end());
+        cases.push_back({"unknown-size cluster ended by the next", doc, at, ids::kCluster});
+    }
+    {
+        // The last unknown-size master ends at finish().
+        Bytes doc;
+        open_unknown_size_master(ids::kSegment, doc);
+        const std::uint64_t at = doc.size();
+        const Bytes bad = master_with_crc(ids::kCluster, cluster_body(5), true, true);
+        doc.insert(doc.end(), bad.begin(), bad.end());
+        cases.push_back({"unknown-size cluster at the end", doc, at, ids::kCluster});
+    }
+    for (const auto& c : cases) {
+        SCOPED_TRACE(c.name);
+        for (const auto& result : std::vector{run(c.document), run_bytewise(c.document),
+                                              run(c.document, {c.document.size() / 3})}) {
+            ASSERT_TRUE(result.error);
+            EXPECT_EQ(result.error.code, make_error_code(Errc::crc_mismatch));
+            EXPECT_EQ(result.error.offset, c.master_offset);
+            EXPECT_EQ(result.error.element_id, c.master_id);
+            // The handler never hears that the bad master ended.
+            EXPECT_EQ(std::count_if(result.events.begin(), result.events.end(),
+                                    [&](const std::string& event) {
+                                        return event.rfind("end " + std::to_string(c.master_id) + " ", 0) ==
+                                               0;
+                                    }),
+                      c.good_before);
+        }
+    }
+}
+
+TEST(EbmlReader, ACrc32ElsewhereGoesToTheHandlerAndOneOfAnotherSizeIsAnError) {
+    // Not the first child: covers nothing the specification defines, so it is skipped like any element.
+    Bytes later;
+    auto cluster = open_master(ids::kCluster, later);
+    write_uint(ids::kTimecode, 1, later);
+    write_binary(ids::kCrc32, Bytes{1, 2, 3, 4}, later);
+    close_master(cluster, later);
+    const auto skipped = run(later);
+    ASSERT_FALSE(skipped.error) << skipped.error.message();
+    EXPECT_EQ(std::count_if(skipped.events.begin(), skipped.events.end(),
+                            [](const std::string& event) { return event.rfind("start 191 ", 0) == 0; }),
+              1);
+
+    Bytes short_crc;
+    cluster = open_master(ids::kCluster, short_crc);
+    write_binary(ids::kCrc32, Bytes{1, 2, 3}, short_crc);
+    write_uint(ids::kTimecode, 1, short_crc);
+    close_master(cluster, short_crc);
+    const auto failed = run(short_crc);
+    ASSERT_TRUE(failed.error);
+    EXPECT_EQ(failed.error.code, make_error_code(Errc::invalid_element_size));
+    EXPECT_EQ(failed.error.element_id, ids::kCrc32);
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <optional>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -102,25 +103,45 @@ inline void write_ebml_header(Bytes& out, std::string_view doc_type = "matroska"
     ebml::close_master(m, out);
 }
 
-// CRC-32 elements are written with a dummy value: readers may ignore them, as Kinema does.
-inline void write_crc(Bytes& out) {
-    ebml::write_binary(ids::kCrc32, Bytes{0xDE, 0xAD, 0xBE, 0xEF}, out);
+// CRC-32 (IEEE, reflected), bit by bit: independent of the reader's table-driven one, as a cross-check.
+inline std::uint32_t reference_crc32(std::span<const std::uint8_t> bytes) {
+    std::uint32_t c = 0xFFFFFFFFu;
+    for (auto b : bytes) {
+        c ^= b;
+        for (int k = 0; k < 8; ++k)
+            c = (c & 1) ? (c >> 1) ^ 0xEDB88320u : c >> 1;
+    }
+    return ~c;
+}
+
+// A master's CRC-32 element, its first child, as ffmpeg writes it: write_crc() right after open_master()
+// leaves room for the value; seal_crc() after close_master() fills it with the CRC of the rest of the
+// master (which ends at the end of `out`). The value is little-endian.
+inline std::size_t write_crc(Bytes& out) {
+    ebml::write_binary(ids::kCrc32, Bytes{0, 0, 0, 0}, out);
+    return out.size() - 4;
+}
+inline void seal_crc(Bytes& out, std::size_t value_at) {
+    const std::uint32_t crc = reference_crc32(std::span<const std::uint8_t>(out).subspan(value_at + 4));
+    for (int i = 0; i < 4; ++i)
+        out[value_at + static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(crc >> (8 * i));
 }
 
 inline void write_info(Bytes& out, std::uint64_t scale = 1'000'000, bool crc = false) {
     auto m = ebml::open_master(ids::kInfo, out);
-    if (crc) write_crc(out);
+    const std::size_t crc_at = crc ? write_crc(out) : 0;
     ebml::write_uint(ids::kTimecodeScale, scale, out);
     ebml::write_string(ids::kMuxingApp, "test-mux", out);
     ebml::write_string(ids::kWritingApp, "test-app", out);
     ebml::write_float(ids::kDuration, 1000.0, out);
     ebml::write_date(ids::kDateUtc, 0, out);
     ebml::close_master(m, out);
+    if (crc) seal_crc(out, crc_at);
 }
 
 inline void write_tracks(Bytes& out, const std::vector<TrackSpec>& tracks, bool crc = false) {
     auto m = ebml::open_master(ids::kTracks, out);
-    if (crc) write_crc(out);
+    const std::size_t crc_at = crc ? write_crc(out) : 0;
     for (const auto& t : tracks) {
         auto entry = ebml::open_master(ids::kTrackEntry, out);
         ebml::write_uint(ids::kTrackNumber, t.number, out);
@@ -147,6 +168,7 @@ inline void write_tracks(Bytes& out, const std::vector<TrackSpec>& tracks, bool 
         ebml::close_master(entry, out);
     }
     ebml::close_master(m, out);
+    if (crc) seal_crc(out, crc_at);
 }
 
 inline void write_simple_block(Bytes& out, std::uint64_t track, std::int16_t timecode, bool key,
@@ -237,7 +259,7 @@ inline Bytes ffmpeg_like_stream() {
     write_tracks(out, {TrackSpec{.default_duration_ns = 40'000'000}}, true);
     for (int c = 0; c < 2; ++c) {
         auto cluster = ebml::open_master(ids::kCluster, out);
-        write_crc(out);
+        const std::size_t crc_at = write_crc(out);
         ebml::write_uint(ids::kTimecode, 1000u * static_cast<unsigned>(c), out);
         for (int f = 0; f < 4; ++f) {
             write_simple_block(out, 1, static_cast<std::int16_t>(40 * f), f == 0,
@@ -245,6 +267,7 @@ inline Bytes ffmpeg_like_stream() {
             if (f == 1) ebml::write_binary(ids::kVoid, Bytes(3, 0), out);
         }
         ebml::close_master(cluster, out);
+        seal_crc(out, crc_at);
     }
     {
         auto cues = ebml::open_master(ids::kCues, out);

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <kinema/media/ebml_ids.h>
 #include <kinema/media/ebml_writer.h>
 #include <kinema/media/mkv_reader.h>
 
@@ -81,6 +82,42 @@ TEST(ClusterTimecode, RewritesOnlyTheTimecodeForKnownAndUnknownSizes) {
     EXPECT_FALSE(write_cluster_with_timecode(std::span(unknown).first(5), 0, out));
     EXPECT_FALSE(write_cluster_with_timecode(unknown, -1, out));
     EXPECT_TRUE(out.empty());
+}
+
+TEST(ClusterTimecode, DropsTheClustersCrc32ThatTheNewTimecodeWouldBreak) {
+    auto stream = make_stream({{40, 3}});
+    const auto& unknown = stream.clusters[0];
+    // The cluster as ffmpeg writes it: known size, a CRC-32 of the rest of its data as its first child.
+    const test::Bytes data(unknown.begin() + 12, unknown.end());
+    std::uint32_t crc = 0xFFFFFFFFu;
+    for (auto b : data) {
+        crc ^= b;
+        for (int k = 0; k < 8; ++k)
+            crc = (crc & 1) ? (crc >> 1) ^ 0xEDB88320u : crc >> 1;
+    }
+    crc = ~crc;
+    test::Bytes with_crc = {0x1F, 0x43, 0xB6, 0x75};
+    media::ebml::write_size(6 + data.size(), with_crc, 8);
+    with_crc.insert(with_crc.end(),
+                    {0xBF, 0x84, static_cast<std::uint8_t>(crc), static_cast<std::uint8_t>(crc >> 8),
+                     static_cast<std::uint8_t>(crc >> 16), static_cast<std::uint8_t>(crc >> 24)});
+    with_crc.insert(with_crc.end(), data.begin(), data.end());
+    test::Bytes as_sent = stream.header;
+    as_sent.insert(as_sent.end(), with_crc.begin(), with_crc.end());
+    ASSERT_EQ(parse(as_sent).cluster_timecodes, std::vector<std::int64_t>{40});  // the CRC-32 matches
+
+    test::Bytes out;
+    ASSERT_TRUE(write_cluster_with_timecode(with_crc, 1'700'000'000'123LL, out));
+    auto cluster = ebml_scan::read_element_header(out);
+    ASSERT_TRUE(cluster);
+    auto first = ebml_scan::read_element_header(std::span(out).subspan(cluster->header_length));
+    ASSERT_TRUE(first);
+    EXPECT_EQ(first->id, media::ebml_id::kTimecode);  // the CRC-32 is gone
+    test::Bytes whole = stream.header;
+    whole.insert(whole.end(), out.begin(), out.end());
+    auto parsed = parse(whole);  // the reader checks CRC-32 elements: a stale one would fail here
+    ASSERT_EQ(parsed.cluster_timecodes, std::vector<std::int64_t>{1'700'000'000'123LL});
+    EXPECT_EQ(parsed.payloads[2], test::payload_for(40, 2, 100));
 }
 
 TEST(StreamHeader, NormalisingDropsWhatOnlyMadeSenseInTheProducersFile) {

@@ -32,6 +32,8 @@ enum class Errc {
     invalid_sps,             // an SPS that cannot be parsed or has out-of-range values
     invalid_avcc,            // an avcC (AVCDecoderConfigurationRecord) that cannot be parsed
     missing_parameter_sets,  // no SPS/PPS where they are needed
+    // EBML (numbered after the others: added later)
+    crc_mismatch,  // a master's CRC-32 element does not match the master's data
 };
 
 const std::error_category& media_category() noexcept;

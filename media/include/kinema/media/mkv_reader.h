@@ -8,7 +8,8 @@
 // It reads what KVS producers send (unknown-size Segment and Clusters) and what other muxers write
 // (ffmpeg, GStreamer matroskamux, mkvmerge: known sizes, SeekHead, Cues, Void, CRC-32, Chapters, Tags,
 // BlockGroups, laced blocks), and concatenated streams (one EBML header + Segment after another, as
-// KVS GetMedia sends).
+// KVS GetMedia sends). A master's CRC-32 (its first child) is checked when the master ends:
+// Errc::crc_mismatch.
 #pragma once
 
 #include <cstdint>
