@@ -13,7 +13,8 @@ namespace {
 
 TEST(Crc32, MatchesTheStandardCheckValueWholeOrInPieces) {
     const std::string text = "123456789";
-    const std::span<const std::uint8_t> bytes(reinterpret_cast<const std::uint8_t*>(text.data()), text.size());
+    const std::span<const std::uint8_t> bytes(reinterpret_cast<const std::uint8_t*>(text.data()),
+                                              text.size());
     EXPECT_EQ(crc32_update(0, bytes), 0xCBF43926u);  // the CRC-32/ISO-HDLC check value
     EXPECT_EQ(crc32_update(0, {}), 0u);
     for (std::size_t cut = 0; cut <= bytes.size(); ++cut)
